@@ -1,0 +1,334 @@
+"""The command line: the same operations as the app, for scripts and CI.
+
+stdout carries data, stderr carries messages. A failure is one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from tui import transfer
+from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
+from tui.models import describe_validation_error, new_id
+from tui.stores import Entry, JsonStore, Query, Store, StoreError
+from tui.stores.base import SORT_FIELDS
+from tui.text import cell_text, printable
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure to report as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse prints usage + message, exit 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {printable(message)}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m tui",
+        description="Browse and move records between a JSON store and a SQLite store. "
+        "With no subcommand, opens the terminal browser.",
+    )
+    parser.add_argument(
+        "--data-dir", help="folder holding json/ and db/ (default: $TUI_DATA_DIR or ./data)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def backend(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=("sqlite", "json"), default="sqlite")
+
+    p = sub.add_parser("list", help="list records")
+    backend(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--filter", default="", help="case-insensitive substring of any value")
+    p.add_argument("--sort", choices=SORT_FIELDS, default="id")
+    p.add_argument("--desc", action="store_true", help="sort descending")
+
+    p = sub.add_parser("get", help="print one record as JSON")
+    p.add_argument("id")
+    backend(p)
+
+    p = sub.add_parser("add", help="add a record")
+    p.add_argument("--name", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--tag", action="append", default=[], help="repeat for several tags")
+    p.add_argument("--id", help="id to use (default: 12 hex characters of a uuid4)")
+    backend(p)
+
+    p = sub.add_parser("edit", help="change fields of a record")
+    p.add_argument("id")
+    p.add_argument("--name")
+    p.add_argument("--description")
+    p.add_argument("--tag", action="append", help="replaces the tags; repeat for several")
+    backend(p)
+
+    p = sub.add_parser("delete", help="delete a record")
+    p.add_argument("id")
+    backend(p)
+
+    p = sub.add_parser("export", help="copy records SQLite -> JSON (after printing the plan)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan only")
+
+    p = sub.add_parser("import", help="copy records from a JSON file into a store")
+    p.add_argument("--target", choices=("sqlite", "json"), default="sqlite")
+    p.add_argument("--from", dest="source", help="JSON file in the store layout")
+    p.add_argument("--dry-run", action="store_true", help="print the plan only")
+
+    sub.add_parser("schema", help="print the record schema (JSON Schema)")
+    return parser
+
+
+def _store(data_dir: Path, backend: str) -> Store[Any]:
+    return json_store(data_dir) if backend == "json" else sqlite_store(data_dir)
+
+
+def _message(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _raw_json(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")
+    except TypeError:
+        import json
+
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+async def _opened(store: Store[Any]) -> Store[Any]:
+    await store.open()
+    if isinstance(store, JsonStore) and store.load_error is not None:
+        await store.close()
+        raise store.load_error
+    return store
+
+
+async def cmd_list(args: argparse.Namespace, data_dir: Path) -> int:
+    store = await _opened(_store(data_dir, args.backend))
+    try:
+        query = Query(sort=args.sort, descending=args.desc, filter=args.filter)
+        entries: list[Entry[Any]] = []
+        offset = 0
+        while True:
+            page = await store.page(query, offset=offset, limit=1000)
+            entries.extend(page.entries)
+            offset += len(page.entries)
+            if not page.entries or offset >= page.total:
+                break
+    finally:
+        await store.close()
+    if args.format == "json":
+        _out(_raw_json([e.raw for e in entries]))
+    else:
+        _out(_table(entries))
+    invalid = sum(1 for e in entries if not e.valid)
+    _message(f"{len(entries)} record(s) in {store.label}" + (f", {invalid} invalid" if invalid else ""))
+    return 0
+
+
+def _table(entries: list[Entry[Any]]) -> str:
+    header = ("ID", "NAME", "TAGS", "UPDATED")
+    rows = []
+    for e in entries:
+        raw = e.raw if isinstance(e.raw, dict) else {}
+        name = cell_text(raw.get("name"), 40)
+        if not e.valid:
+            name = f"(invalid: {cell_text(e.error, 60)}) {name}"
+        rows.append(
+            (
+                cell_text(e.id, 24),
+                name,
+                cell_text(raw.get("tags"), 30),
+                cell_text(raw.get("updated_at"), 27),
+            )
+        )
+    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+async def _require(store: Store[Any], record_id: str) -> Entry[Any]:
+    entry = await store.get(record_id)
+    if entry is None:
+        raise CliError(f"no record with id {printable(record_id)!r} in {store.label}")
+    return entry
+
+
+async def cmd_get(args: argparse.Namespace, data_dir: Path) -> int:
+    store = await _opened(_store(data_dir, args.backend))
+    try:
+        entry = await _require(store, args.id)
+    finally:
+        await store.close()
+    _out(_raw_json(entry.raw))
+    if not entry.valid:
+        _message(f"warning: record is invalid: {printable(entry.error or '')}")
+    return 0
+
+
+def _validate(model: type[Any], raw: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise CliError(f"invalid record: {printable(describe_validation_error(exc))}") from None
+
+
+async def cmd_add(args: argparse.Namespace, data_dir: Path) -> int:
+    model = model_for()
+    raw = {
+        "id": args.id if args.id is not None else new_id(),
+        "name": args.name,
+        "description": args.description,
+        "tags": args.tag,
+    }
+    record = _validate(model, raw)
+    store = await _opened(_store(data_dir, args.backend))
+    try:
+        if await store.get(record.id) is not None:
+            raise CliError(
+                f"a record with id {printable(record.id)!r} already exists in {store.label};"
+                " use edit"
+            )
+        await store.upsert(record)
+    finally:
+        await store.close()
+    _out(record.id)
+    _message(f"added {printable(record.id)} to {store.label}")
+    return 0
+
+
+async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
+    changes = {
+        k: v
+        for k, v in (("name", args.name), ("description", args.description), ("tags", args.tag))
+        if v is not None
+    }
+    if not changes:
+        raise CliError("nothing to change: give --name, --description or --tag")
+    store = await _opened(_store(data_dir, args.backend))
+    try:
+        entry = await _require(store, args.id)
+        base = entry.raw if isinstance(entry.raw, dict) else {"id": args.id}
+        record = _validate(store.model, {**base, **changes})
+        await store.upsert(record)
+    finally:
+        await store.close()
+    _message(f"updated {printable(args.id)} in {store.label}")
+    return 0
+
+
+async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
+    store = await _opened(_store(data_dir, args.backend))
+    try:
+        await _require(store, args.id)
+        await store.delete(args.id)
+    finally:
+        await store.close()
+    _message(f"deleted {printable(args.id)} from {store.label}")
+    return 0
+
+
+async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb: str) -> int:
+    source = await _opened(source)
+    try:
+        target = await _opened(target)
+        try:
+            plan = await transfer.make_plan(source, target)
+            _out(f"{verb}: {printable(source.label)} -> {printable(target.label)}")
+            for line in plan.summary_lines():
+                _out("  " + printable(line))
+            if dry_run:
+                _message("dry run: nothing written")
+            elif plan.nothing_to_do:
+                _message("nothing to copy: the target already has every record")
+            else:
+                result = await transfer.apply(plan, target)
+                _message(f"{verb}: wrote {result.written} record(s) to {target.label}")
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace, data_dir: Path) -> int:
+    return await _transfer(sqlite_store(data_dir), json_store(data_dir), args.dry_run, "export")
+
+
+async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
+    if args.source:
+        path = Path(args.source)
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+        source: Store[Any] = JsonStore(path, model_for())
+    else:
+        source = json_store(data_dir)
+    target = _store(data_dir, args.target)
+    if isinstance(target, JsonStore) and isinstance(source, JsonStore):
+        if source.path.resolve() == target.path.resolve():
+            raise CliError("the source and the target are the same file")
+    return await _transfer(source, target, args.dry_run, "import")
+
+
+def cmd_schema() -> int:
+    _out(_raw_json(model_for().model_json_schema()))
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "get": cmd_get,
+    "add": cmd_add,
+    "edit": cmd_edit,
+    "delete": cmd_delete,
+    "export": cmd_export,
+    "import": cmd_import,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        if args.command is None:
+            from tui.app import run_app  # Textual is imported only when the app runs
+
+            return run_app(data_dir)
+        if args.command == "schema":
+            return cmd_schema()
+        return asyncio.run(COMMANDS[args.command](args, data_dir))
+    except (CliError, StoreError) as exc:
+        _message(f"error: {printable(str(exc))}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _message("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:  # never a traceback: one line, and a non-zero exit
+        _message(f"error: unexpected {type(exc).__name__}: {printable(str(exc))}")
+        return EXIT_ERROR
+
+
+__all__ = ["main"]

@@ -1,0 +1,173 @@
+"""What both stores share: entries, pages, errors and the async interface."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from tui.models import BaseRecord, describe_validation_error, parse_timestamp
+
+T = TypeVar("T", bound=BaseRecord)
+
+# Columns a page can be ordered by. Each sorts on the record's field of that name.
+SORT_FIELDS = ("id", "name", "description", "tags", "created_at", "updated_at")
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class StoreError(Exception):
+    """A failure a person can act on; ``str(error)`` is one line that says what and where."""
+
+
+class FileFormatError(StoreError):
+    """The JSON file could not be read as a store. Writes are refused until it can."""
+
+    def __init__(
+        self, path: Path, message: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        self.path = path
+        self.message = message
+        self.line = line
+        self.column = column
+        where = f"{path}:{line}:{column}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+class DatabaseError(StoreError):
+    """The SQLite file is not a usable database (not SQLite, wrong layout, locked...)."""
+
+
+class RecordNotFound(StoreError):
+    pass
+
+
+class InvalidRecord(StoreError):
+    """A record given to a write failed validation."""
+
+
+def check_collection_name(name: str) -> str:
+    """Collection names become table names and file stems: keep them plain."""
+    if not _COLLECTION_NAME.match(name) or name.lower().startswith("sqlite_"):
+        raise StoreError(
+            f"invalid collection name {name!r}: use letters, digits and _ "
+            "(not starting with a digit or sqlite_)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[T]):
+    """One stored record: its raw stored value, and the validated model or the error.
+
+    ``raw`` is exactly what the store holds (a dict, or for a SQLite ``data`` column that
+    is not JSON, the text itself). Invalid entries are shown and kept, never dropped.
+    """
+
+    id: str
+    raw: Any
+    record: T | None = None
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.record is not None
+
+
+def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
+    """Validate one stored value into an entry (valid or not)."""
+    if not isinstance(raw, dict):
+        return Entry(key, raw, None, f"record is a {type(raw).__name__}, not an object")
+    if raw.get("id") != key:
+        return Entry(key, raw, None, f"id field {raw.get('id')!r} does not match key {key!r}")
+    try:
+        return Entry(key, raw, model.model_validate(raw), None)
+    except ValidationError as exc:
+        return Entry(key, raw, None, describe_validation_error(exc))
+
+
+def stamp_for_write(record: T, existing: Any) -> T:
+    """The record as written now: ``updated_at`` refreshed, an existing ``created_at`` kept."""
+    created = existing.get("created_at") if isinstance(existing, dict) else None
+    stamped = record.touched(parse_timestamp(created))
+    assert isinstance(stamped, type(record))
+    return stamped
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    entries: list[Entry[T]]
+    offset: int
+    total: int  # records matching the filter
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """How a page is chosen: ordering and a case-insensitive substring filter."""
+
+    sort: str = "id"
+    descending: bool = False
+    filter: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_FIELDS:
+            raise StoreError(f"cannot sort by {self.sort!r}; choose one of {SORT_FIELDS}")
+
+
+DEFAULT_QUERY = Query()
+
+
+@dataclass(frozen=True, slots=True)
+class FileSignature:
+    """What tells us a file changed on disk behind our back."""
+
+    device: int
+    inode: int
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileSignature | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    ids: list[str] = field(default_factory=list)
+
+
+class Store(Protocol[T]):
+    """The one async interface both backends implement."""
+
+    model: type[T]
+    kind: str  # "json" or "sqlite"
+    path: Path
+
+    @property
+    def label(self) -> str: ...
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def __aenter__(self) -> Store[T]: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def reload(self) -> None: ...
+    async def changed_on_disk(self) -> bool: ...
+    async def count(self, filter: str = "") -> int: ...
+    async def get(self, record_id: str) -> Entry[T] | None: ...
+    async def page(
+        self, query: Query = DEFAULT_QUERY, offset: int = 0, limit: int = 100
+    ) -> Page[T]: ...
+    def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]: ...
+    async def upsert(self, record: T) -> Entry[T]: ...
+    async def upsert_many(self, records: Sequence[T]) -> int: ...
+    async def put_raw_many(self, raws: Sequence[dict[str, Any]], progress: Any = None) -> int: ...
+    async def delete(self, record_id: str) -> bool: ...

@@ -1,0 +1,354 @@
+"""The SQLite store: one table per collection, each record a compact JSON ``data`` column.
+
+Layout (the persistence guide's, so its databases open here unchanged):
+``(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, created_at TEXT, updated_at TEXT)``.
+WAL, a busy timeout, and every write in a ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, Generic
+
+import aiosqlite
+
+from tui.stores.base import (
+    DEFAULT_QUERY,
+    DatabaseError,
+    Entry,
+    FileSignature,
+    InvalidRecord,
+    Page,
+    Query,
+    StoreError,
+    T,
+    check_collection_name,
+    make_entry,
+    stamp_for_write,
+)
+from tui.stores.jsonio import parse_json_value, serialize_compact
+from tui.stores.ordering import ascii_lower
+
+BUSY_TIMEOUT_MS = 5000
+_BATCH = 2000
+
+
+class SqliteStore(Generic[T]):
+    kind = "sqlite"
+
+    def __init__(self, path: Path, table: str, model: type[T]) -> None:
+        self.path = Path(path)
+        self.table = check_collection_name(table)
+        self.model = model
+        self._quoted = '"' + self.table + '"'
+        self._db: aiosqlite.Connection | None = None
+        self._signature: tuple[FileSignature | None, FileSignature | None] | None = None
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> SqliteStore[T]:
+        return cls(Path(data_dir) / "db" / "myapp.db", collection, model)
+
+    @property
+    def label(self) -> str:
+        return f"SQLite {self.path} [{self.table}]"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if self.path.is_dir():
+            raise DatabaseError(f"{self.path}: is a folder, not a database file")
+        new_file = not self.path.exists()
+        if new_file:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Create it private to the user before SQLite opens it with the umask's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        db = await aiosqlite.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
+        try:
+            # Reading the schema is the first thing that fails on a file that is not SQLite.
+            for statement in (
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+                "SELECT count(*) FROM sqlite_master",
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = FULL",
+            ):
+                await db.execute_fetchall(statement)
+            await self._ensure_table(db)
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise _database_error(self.path, exc) from None
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self._signature = self._file_signature()
+
+    async def _ensure_table(self, db: aiosqlite.Connection) -> None:
+        async with db.execute(f"PRAGMA table_info({self._quoted})") as cursor:
+            columns = {row[1] for row in await cursor.fetchall()}
+        if not columns:
+            await db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._quoted} ("
+                " id TEXT PRIMARY KEY NOT NULL,"
+                " data TEXT NOT NULL,"
+                " created_at TEXT,"
+                " updated_at TEXT)"
+            )
+            return
+        missing = {"id", "data", "created_at", "updated_at"} - columns
+        if missing:
+            raise DatabaseError(
+                f"{self.path}: table {self.table} has no column(s) {', '.join(sorted(missing))};"
+                " expected (id, data, created_at, updated_at)"
+            )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def __aenter__(self) -> SqliteStore[T]:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def reload(self) -> None:
+        await self.close()
+        await self.open()
+
+    def _file_signature(self) -> tuple[FileSignature | None, FileSignature | None]:
+        # In WAL mode a commit may touch only the -wal file.
+        return FileSignature.of(self.path), FileSignature.of(Path(f"{self.path}-wal"))
+
+    async def changed_on_disk(self) -> bool:
+        """True when another connection committed since we last looked."""
+        current = self._file_signature()
+        if current != self._signature:
+            self._signature = current
+            return True
+        return False
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.label}: store is not open")
+        return self._db
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _entry(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry[T]:
+        record_id, text, created_at, updated_at = row
+        try:
+            raw = parse_json_value(text)
+        except (ValueError, TypeError) as exc:
+            return Entry(record_id, text, None, f"data column is not valid JSON: {exc}")
+        if isinstance(raw, dict):
+            # The guide's template keeps timestamps in the columns; fill them in when
+            # the JSON lacks them so the record reads whole.
+            if "created_at" not in raw and created_at is not None:
+                raw["created_at"] = created_at
+            if "updated_at" not in raw and updated_at is not None:
+                raw["updated_at"] = updated_at
+        return make_entry(self.model, record_id, raw)
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            async with self.db.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise _database_error(self.path, exc) from None
+
+    def _where(self, needle: str) -> tuple[str, list[Any]]:
+        if not needle:
+            return "", []
+        pattern = "%" + _escape_like(ascii_lower(needle)) + "%"
+        # Any scalar value inside the record, or the id; LIKE is ASCII case-insensitive.
+        clause = (
+            " WHERE id LIKE ?1 ESCAPE '\\' OR (json_valid(data) AND EXISTS ("
+            "SELECT 1 FROM json_tree(data) AS t WHERE t.atom IS NOT NULL"
+            " AND CAST(t.atom AS TEXT) LIKE ?1 ESCAPE '\\'))"
+            " OR (NOT json_valid(data) AND data LIKE ?1 ESCAPE '\\')"
+        )
+        return clause, [pattern]
+
+    async def count(self, filter: str = "") -> int:
+        where, params = self._where(filter)
+        rows = await self._fetch(f"SELECT count(*) FROM {self._quoted}{where}", params)
+        return int(rows[0][0])
+
+    async def get(self, record_id: str) -> Entry[T] | None:
+        rows = await self._fetch(
+            f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE id = ?",
+            (record_id,),
+        )
+        return self._entry(rows[0]) if rows else None
+
+    async def page(
+        self, query: Query = DEFAULT_QUERY, offset: int = 0, limit: int = 100
+    ) -> Page[T]:
+        where, params = self._where(query.filter)
+        direction = "DESC" if query.descending else "ASC"
+        if query.sort == "id":
+            order = f"id {direction}"
+        else:
+            order = f"json_extract(data, '$.{query.sort}') {direction}, id {direction}"
+        rows = await self._fetch(
+            f"SELECT id, data, created_at, updated_at FROM {self._quoted}{where}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        total = await self.count(query.filter)
+        return Page([self._entry(r) for r in rows], offset, total)
+
+    async def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]:
+        """Every entry in id order, valid or not, fetched a batch at a time."""
+        last = None
+        while True:
+            if last is None:
+                sql = f"SELECT id, data, created_at, updated_at FROM {self._quoted}"
+                params: list[Any] = []
+            else:
+                sql = f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE id > ?"
+                params = [last]
+            rows = await self._fetch(sql + " ORDER BY id LIMIT ?", [*params, batch_size])
+            for row in rows:
+                yield self._entry(row)
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def _write(self, work: Callable[[aiosqlite.Connection], Any]) -> Any:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction; roll back on any failure."""
+        db = self.db
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _database_error(self.path, exc) from None
+        try:
+            result = await work(db)
+            await db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _database_error(self.path, exc) from None
+            raise
+        self._signature = self._file_signature()
+        return result
+
+    def _upsert_sql(self, keep_created: bool) -> str:
+        created = "" if keep_created else ", created_at = excluded.created_at"
+        return (
+            f"INSERT INTO {self._quoted} (id, data, created_at, updated_at) VALUES (?, ?, ?, ?)"
+            f" ON CONFLICT(id) DO UPDATE SET data = excluded.data,"
+            f" updated_at = excluded.updated_at{created}"
+        )
+
+    async def _stamped_rows(self, db: aiosqlite.Connection, records: Sequence[T]) -> list[Any]:
+        rows = []
+        for record in records:
+            async with db.execute(
+                f"SELECT data, created_at FROM {self._quoted} WHERE id = ?", (record.id,)
+            ) as cursor:
+                found = await cursor.fetchone()
+            existing: Any = None
+            if found is not None:
+                try:
+                    existing = parse_json_value(found[0])
+                except (ValueError, TypeError):
+                    existing = None
+                if not (isinstance(existing, dict) and "created_at" in existing):
+                    existing = {"created_at": found[1]}
+            stamped = stamp_for_write(record, existing)
+            rows.append(_row(stamped.to_raw()))
+        return rows
+
+    async def upsert(self, record: T) -> Entry[T]:
+        self._require_valid(record)
+
+        async def work(db: aiosqlite.Connection) -> Any:
+            rows = await self._stamped_rows(db, [record])
+            await db.execute(self._upsert_sql(keep_created=True), rows[0])
+            return rows[0]
+
+        row = await self._write(work)
+        return self._entry(row)
+
+    async def upsert_many(self, records: Sequence[T]) -> int:
+        for record in records:
+            self._require_valid(record)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            rows = await self._stamped_rows(db, records)
+            await db.executemany(self._upsert_sql(keep_created=True), rows)
+            return len(rows)
+
+        return int(await self._write(work))
+
+    async def put_raw_many(
+        self,
+        raws: Sequence[dict[str, Any]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Store records exactly as given, in one transaction, in batches."""
+
+        async def work(db: aiosqlite.Connection) -> int:
+            sql = self._upsert_sql(keep_created=False)
+            total = len(raws)
+            for start in range(0, total, _BATCH):
+                batch = raws[start : start + _BATCH]
+                await db.executemany(sql, [_row(raw) for raw in batch])
+                if progress is not None:
+                    progress(min(start + _BATCH, total), total)
+            return total
+
+        return int(await self._write(work))
+
+    async def delete(self, record_id: str) -> bool:
+        async def work(db: aiosqlite.Connection) -> bool:
+            cursor = await db.execute(f"DELETE FROM {self._quoted} WHERE id = ?", (record_id,))
+            return cursor.rowcount > 0
+
+        return bool(await self._write(work))
+
+    def _require_valid(self, record: T) -> None:
+        if not isinstance(record, self.model):
+            raise InvalidRecord(f"expected {self.model.__name__}, got {type(record).__name__}")
+
+
+def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
+    created, updated = raw.get("created_at"), raw.get("updated_at")
+    return (
+        raw["id"],
+        serialize_compact(raw),
+        created if isinstance(created, str) else None,
+        updated if isinstance(updated, str) else None,
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _database_error(path: Path, exc: sqlite3.DatabaseError) -> DatabaseError:
+    message = str(exc)
+    if "not a database" in message or "malformed" in message:
+        return DatabaseError(f"{path}: is not a SQLite database ({message})")
+    if "locked" in message or "busy" in message:
+        return DatabaseError(f"{path}: database is locked by another program ({message})")
+    if "readonly" in message or "read-only" in message:
+        return DatabaseError(f"{path}: database is read-only ({message})")
+    if "disk is full" in message or "full" in message:
+        return DatabaseError(f"{path}: disk is full; nothing was written ({message})")
+    return DatabaseError(f"{path}: {message}")
