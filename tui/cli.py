@@ -141,7 +141,9 @@ async def cmd_list(args: argparse.Namespace, data_dir: Path) -> int:
     else:
         _out(_table(entries))
     invalid = sum(1 for e in entries if not e.valid)
-    _message(f"{len(entries)} record(s) in {store.label}" + (f", {invalid} invalid" if invalid else ""))
+    _message(
+        f"{len(entries)} record(s) in {store.label}" + (f", {invalid} invalid" if invalid else "")
+    )
     return 0
 
 
@@ -285,9 +287,12 @@ async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
     else:
         source = json_store(data_dir)
     target = _store(data_dir, args.target)
-    if isinstance(target, JsonStore) and isinstance(source, JsonStore):
-        if source.path.resolve() == target.path.resolve():
-            raise CliError("the source and the target are the same file")
+    if (
+        isinstance(target, JsonStore)
+        and isinstance(source, JsonStore)
+        and source.path.resolve() == target.path.resolve()
+    ):
+        raise CliError("the source and the target are the same file")
     return await _transfer(source, target, args.dry_run, "import")
 
 

@@ -8,9 +8,12 @@ one SQLite transaction or one atomic JSON write: all or nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tui.stores.base import Store
 
@@ -66,6 +69,38 @@ class Result:
     plan: Plan
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two stored values are the same JSON. Unlike ``==``, ``1``, ``1.0`` and
+    ``true`` differ (as do ``0.0`` and ``-0.0``); the order of keys does not matter."""
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            b, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:  # past 64 bits, or nested deeper than orjson goes
+        pass
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((value, y[key]) for key, value in x.items())
+        elif isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif isinstance(x, float):
+            if x != y or math.copysign(1.0, x) != math.copysign(1.0, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 async def _target_raws(target: Store[Any]) -> dict[str, Any]:
     return {entry.id: entry.raw async for entry in target.iter_all()}
 
@@ -82,7 +117,7 @@ async def make_plan(source: Store[Any], target: Store[Any]) -> Plan:
             continue
         if entry.id not in existing:
             plan.new.append(entry.id)
-        elif existing[entry.id] == entry.raw:
+        elif same_json(existing[entry.id], entry.raw):
             plan.unchanged.append(entry.id)
             continue
         else:

@@ -10,7 +10,10 @@ is there now, so concurrent processes never lose each other's records.
 from __future__ import annotations
 
 import asyncio
+import operator
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -43,7 +46,12 @@ class JsonStore(Generic[T]):
         self._data: dict[str, Any] = {}
         self._signature: FileSignature | None = None
         self._load_error: FileFormatError | None = None
+        # True while the file holds exactly what jsonio.serialize(self._data) writes, so
+        # that new records can be appended without serializing the others again.
+        self._file_is_serialized = False
         self._opened = False
+        # (query, the data dict it was computed from, ordered ids)
+        self._view: tuple[Query, dict[str, Any], list[str]] | None = None
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> JsonStore[T]:
@@ -88,20 +96,22 @@ class JsonStore(Generic[T]):
     def _reload_sync(self) -> None:
         """Read the file; on failure keep the error and refuse writes, but do not raise."""
         try:
-            self._data, self._signature = self._read_sync()
+            self._data, self._signature, self._file_is_serialized = self._read_sync()
             self._load_error = None
         except FileFormatError as exc:
             self._data, self._signature = {}, FileSignature.of(self.path)
+            self._file_is_serialized = False
             self._load_error = exc
 
-    def _read_sync(self) -> tuple[dict[str, Any], FileSignature | None]:
+    def _read_sync(self) -> tuple[dict[str, Any], FileSignature | None, bool]:
         # Take the signature before reading: if the file changes in between, the next
         # check sees a difference and reads again, never the reverse.
         signature = FileSignature.of(self.path)
         data = jsonio.read_file(self.path)
         if data is None:
-            return {}, None
-        return jsonio.parse_store_bytes(self.path, data), signature
+            return {}, None, False
+        value, serialized = jsonio.parse_store(self.path, data)
+        return value, signature, serialized
 
     async def changed_on_disk(self) -> bool:
         return await asyncio.to_thread(lambda: FileSignature.of(self.path) != self._signature)
@@ -116,7 +126,7 @@ class JsonStore(Generic[T]):
         self._check_readable()
         if not filter:
             return len(self._data)
-        return sum(1 for raw in self._data.values() if matches_filter(raw, filter))
+        return sum(1 for k, raw in self._data.items() if matches_filter(raw, filter, k))
 
     async def get(self, record_id: str) -> Entry[T] | None:
         self._check_readable()
@@ -129,16 +139,38 @@ class JsonStore(Generic[T]):
         self._check_readable()
         return await asyncio.to_thread(self._page_sync, query, offset, limit)
 
-    def _page_sync(self, query: Query, offset: int, limit: int) -> Page[T]:
-        items: list[tuple[str, Any]] = list(self._data.items())
-        if query.filter:
-            items = [(k, v) for k, v in items if matches_filter(v, query.filter)]
-        if query.sort != "id" or query.descending:
-            items.sort(key=lambda kv: sort_key(kv[1], kv[0], query.sort), reverse=query.descending)
+    def _ordered_keys(self, query: Query) -> list[str]:
+        """The ids matching ``query`` in its order; cached until the data changes."""
+        data = self._data
+        if self._view is not None and self._view[0] == query and self._view[1] is data:
+            return self._view[2]
+        keys = [k for k, v in data.items() if matches_filter(v, query.filter, k)]
+        if query.sort == "id":
+            keys.sort(reverse=query.descending)
         else:
-            items.sort(key=lambda kv: kv[0])
-        chosen = items[offset : offset + limit]
-        return Page([make_entry(self.model, k, v) for k, v in chosen], offset, len(items))
+            keys.sort(key=lambda k: sort_key(data[k], k, query.sort), reverse=query.descending)
+        self._view = (query, data, keys)
+        return keys
+
+    def _page_sync(self, query: Query, offset: int, limit: int) -> Page[T]:
+        data = self._data
+        keys = self._ordered_keys(query)
+        chosen = keys[offset : offset + limit]
+        return Page([make_entry(self.model, k, data[k]) for k in chosen], offset, len(keys))
+
+    async def position(self, query: Query, record_id: str) -> int | None:
+        """Where ``record_id`` stands in ``query``'s order, or None if it is not there."""
+        self._check_readable()
+        if record_id not in self._data:
+            return None
+
+        def find() -> int | None:
+            try:
+                return self._ordered_keys(query).index(record_id)
+            except ValueError:
+                return None
+
+        return await asyncio.to_thread(find)
 
     async def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]:
         """Every entry in file order, valid or not."""
@@ -224,12 +256,40 @@ class JsonStore(Generic[T]):
             if write_if is not None and not write_if(result):
                 return result
             try:
-                jsonio.atomic_write(self.path, jsonio.serialize(data))
+                if not self._append_sync(data):
+                    jsonio.atomic_write(self.path, jsonio.serialize(data))
             except OSError as exc:
                 raise jsonio.write_error(self.path, exc) from exc
             self._data = data
             self._signature = FileSignature.of(self.path)
+            self._file_is_serialized = True
             return result
+
+    def _append_sync(self, data: dict[str, Any]) -> bool:
+        """Write ``data`` by appending to the file when it is ``self._data`` plus new
+        records at the end (one add at 100k records need not serialize the 100k).
+
+        Stored values are never changed in place (writes put new dicts), so the same
+        value object means the same record. False when the whole file must be written.
+        """
+        old = self._data
+        count = len(old)
+        if not (self._file_is_serialized and self._signature and 0 < count < len(data)):
+            return False
+        if not (
+            all(map(operator.is_, old, islice(data, count)))
+            and all(map(operator.is_, old.values(), islice(data.values(), count)))
+        ):
+            return False  # a record was changed, removed or moved: write it all
+        tail = jsonio.appended_tail(islice(data.items(), count, None))
+        if tail is None:
+            return False
+        signature = self._signature
+
+        def unchanged(st: os.stat_result) -> bool:
+            return FileSignature(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) == signature
+
+        return jsonio.atomic_append(self.path, unchanged, tail)
 
 
 __all__ = ["JsonStore", "StoreError"]

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,13 +27,13 @@ from tui.stores.base import FileFormatError, StoreError
 
 TEMP_PREFIX = ".tui-tmp-"
 MAX_DEPTH = 512
-_INDENT = orjson.OPT_INDENT_2
+_INDENT = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
 def serialize(data: dict[str, Any]) -> bytes:
     """The store layout: 2-space indent, UTF-8 unescaped, insertion order, trailing newline."""
     try:
-        return orjson.dumps(data, option=_INDENT) + b"\n"
+        return orjson.dumps(data, option=_INDENT)  # the newline without copying the bytes
     except TypeError:
         # orjson stops at 64-bit integers and some exotic values; the standard library
         # writes the same layout, more slowly.
@@ -56,13 +56,25 @@ def parse_json_value(text: str | bytes) -> Any:
     Raises ValueError when the text is not JSON we can keep.
     """
     data = text.encode("utf-8") if isinstance(text, str) else text
-    value = orjson.loads(data)
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not _past_double(exc):
+            raise
+        # A number orjson reads as a double overflows; it may be a legal integer that
+        # Python holds exactly (or a real overflow, which the strict parser rejects).
+        return _strict_loads(data.decode("utf-8"))
     try:
         if orjson.dumps(value) == data:
             return value
     except TypeError:
         pass
     return _strict_loads(data.decode("utf-8"))
+
+
+def _past_double(exc: orjson.JSONDecodeError) -> bool:
+    """orjson's error for a number too large for a double (``1e400``, or 400 digits)."""
+    return "infinity" in exc.msg
 
 
 def _line_col(data: bytes, byte_offset: int) -> tuple[int, int]:
@@ -89,13 +101,13 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _reject_constant(name: str) -> NoReturn:
-    raise _BadConstant(name)
+    raise _BadConstant(f"{name} is not valid JSON (NaN and Infinity are not numbers JSON has)")
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise _BadConstant(text)
+        raise _BadConstant(f"number {text} is too large (it overflows a double)")
     return value
 
 
@@ -128,38 +140,69 @@ def parse_store_bytes(path: Path, data: bytes) -> dict[str, Any]:
 
     Empty or whitespace-only means an empty store.
     """
-    if not data.strip():
-        return {}
+    return parse_store(path, data)[0]
+
+
+def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
+    """:func:`parse_store_bytes`, and whether ``data`` is exactly what :func:`serialize`
+    writes for the result (so records can be appended to it in place)."""
+    canonical = False
+    if not data or data.isspace():  # (data.strip() would copy the whole file)
+        return {}, False
     if data.startswith(b"\xef\xbb\xbf"):
         raise FileFormatError(path, "starts with a UTF-8 byte order mark (BOM); remove it", 1, 1)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, col = _line_col(data, exc.start)
-        raise FileFormatError(path, "invalid UTF-8 byte sequence", line, col) from None
-
-    try:
-        value = orjson.loads(data)
+        value = orjson.loads(data)  # orjson rejects invalid UTF-8 anywhere in the bytes
     except orjson.JSONDecodeError as exc:
+        text = _decode(path, data)  # invalid UTF-8 is reported as such, with its position
         if "depth" in exc.msg:
             raise FileFormatError(
                 path, "nesting is too deep to be a record file", exc.lineno, exc.colno
             ) from None
-        raise FileFormatError(path, exc.msg, exc.lineno, exc.colno) from None
-    else:
-        if serialize(value) != data:
+        if not _past_double(exc):
+            raise FileFormatError(path, exc.msg, exc.lineno, exc.colno) from None
+        # orjson reads every number past 64 bits as a double: an integer of 309+ digits
+        # overflows it, yet is legal JSON that Python keeps exactly. Let the strict parser
+        # decide, and keep orjson's position for its error.
+        try:
             value = _strict_parse(path, text, data)
+        except FileFormatError as strict_error:
+            if strict_error.line is not None:
+                raise
+            raise FileFormatError(path, strict_error.message, exc.lineno, exc.colno) from None
+        if _depth_exceeds(value, MAX_DEPTH):
+            raise FileFormatError(path, f"nesting deeper than {MAX_DEPTH} levels") from None
+    else:
+        try:
+            # orjson refuses nesting past 254 levels (< MAX_DEPTH), so when it succeeds
+            # there is no need to walk the whole value for its depth.
+            serialized = orjson.dumps(value, option=_INDENT)
+        except TypeError:
+            # Check the depth before re-serializing with the standard library: it
+            # recurses, and must not overflow the stack on a file we are only reading.
+            if _depth_exceeds(value, MAX_DEPTH):
+                raise FileFormatError(path, f"nesting deeper than {MAX_DEPTH} levels") from None
+            serialized = serialize(value)
+        canonical = serialized == data
+        if not canonical:
+            value = _strict_parse(path, _decode(path, data), data)
 
     if not isinstance(value, dict):
         raise FileFormatError(
-            path, f"top level is a {_json_type(value)}; a store file is an object of records"
+            path, f"top level is {_json_type(value)}; a store file is an object of records"
         )
     for key, record in value.items():
         if not isinstance(record, dict):
-            raise FileFormatError(path, f"record {key!r} is a {_json_type(record)}, not an object")
-    if _depth_exceeds(value, MAX_DEPTH):
-        raise FileFormatError(path, f"nesting deeper than {MAX_DEPTH} levels")
-    return value
+            raise FileFormatError(path, f"record {key!r} is {_json_type(record)}, not an object")
+    return value, canonical
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col(data, exc.start)
+        raise FileFormatError(path, "invalid UTF-8 byte sequence", line, col) from None
 
 
 def _strict_parse(path: Path, text: str, data: bytes) -> Any:
@@ -168,30 +211,58 @@ def _strict_parse(path: Path, text: str, data: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise FileFormatError(path, exc.msg, exc.lineno, exc.colno) from None
     except _DuplicateKey as exc:
-        line, col = _find_key(data, str(exc))
+        line, col = _find_duplicate_key(text)
         raise FileFormatError(path, f"duplicate key {str(exc)!r}", line, col) from None
     except _BadConstant as exc:
-        raise FileFormatError(
-            path, f"{exc} is not valid JSON (NaN and Infinity are not numbers JSON has)"
-        ) from None
+        raise FileFormatError(path, str(exc)) from None
     except RecursionError:
         raise FileFormatError(path, "nesting is too deep to be a record file") from None
     except ValueError as exc:  # e.g. an integer past Python's digit limit
-        raise FileFormatError(path, str(exc).split("\n")[0]) from None
+        message = str(exc).split("\n")[0]
+        if "integer string conversion" in message:
+            message = (
+                "an integer has more digits than the limit "
+                + message[message.find("(") : message.find(")") + 1]
+            )
+        raise FileFormatError(path, message) from None
 
 
-def _find_key(data: bytes, key: str) -> tuple[int | None, int | None]:
-    """Best effort: the position of the last occurrence of a duplicated key."""
-    needle = json.dumps(key, ensure_ascii=False).encode("utf-8") + b":"
-    matches = [m.start() for m in re.finditer(re.escape(needle[:-1]) + rb"\s*:", data)]
-    if len(matches) < 2:
-        return None, None
-    return _line_col(data, matches[-1])
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]', re.DOTALL)
+
+
+def _find_duplicate_key(text: str) -> tuple[int | None, int | None]:
+    """Line and column of the first key repeated within one object (no recursion)."""
+    # Each open container: the keys seen so far (None for an array), and whether the
+    # next string in it is a key.
+    stack: list[tuple[set[str] | None, list[bool]]] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == "{":
+            stack.append((set(), [True]))
+        elif token == "[":
+            stack.append((None, [False]))
+        elif token in "]}":
+            if stack:
+                stack.pop()
+        elif stack and stack[-1][0] is not None:
+            keys, expecting_key = stack[-1]
+            if token == ",":
+                expecting_key[0] = True
+            elif token == ":":
+                expecting_key[0] = False
+            elif expecting_key[0] and keys is not None:
+                key = json.loads(token)
+                if key in keys:
+                    start = match.start()
+                    line = text.count("\n", 0, start) + 1
+                    return line, start - (text.rfind("\n", 0, start) + 1) + 1
+                keys.add(key)
+    return None, None
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number" if isinstance(value, int | float) else "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
     )
 
 
@@ -224,6 +295,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     Temp file in the same folder, flush, fsync, os.replace, fsync the folder. The file's
     permission bits are kept; a new file is private to the user (0600).
     """
+    _replace_with(path, lambda fd: _write_all(fd, data))
+
+
+def _replace_with(path: Path, fill: Callable[[int], None]) -> None:
+    """The atomic replace: ``fill(fd)`` writes the new content into a temp file in the
+    same folder, which is fsynced, given the file's mode and renamed over ``path``."""
     target = path.resolve() if path.is_symlink() else path  # write through a symlink
     folder = target.parent
     try:
@@ -232,17 +309,98 @@ def atomic_write(path: Path, data: bytes) -> None:
         mode = 0o600
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+        try:
+            fill(fd)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
     _fsync_dir(folder)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_CLOSING = b"\n}\n"  # how a non-empty store file in our layout ends
+
+
+def appended_tail(items: Iterable[tuple[Any, Any]]) -> bytes | None:
+    """What replaces the closing ``\n}\n`` of a non-empty file in our layout when the
+    records ``items`` are appended: exactly the bytes :func:`serialize` would write for
+    them there. None when orjson cannot write them (the caller then writes it all)."""
+    parts = []
+    try:
+        for key, value in items:
+            if not isinstance(key, str):
+                return None
+            # A record nested one level down is the record alone, each line indented by
+            # two more spaces; raw newlines occur in JSON only between tokens.
+            body = orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+            parts.append(b",\n  " + orjson.dumps(key) + b": " + body)
+    except TypeError:
+        return None
+    parts.append(_CLOSING)
+    return b"".join(parts)
+
+
+def atomic_append(path: Path, expected: Callable[[os.stat_result], bool], tail: bytes) -> bool:
+    """Atomically replace ``path`` by its bytes up to the closing ``\n}\n`` plus ``tail``.
+
+    The unchanged bytes are copied from the old file by the kernel, not serialized again;
+    otherwise as :func:`atomic_write`. Writes nothing and returns False unless the file
+    is still the one ``expected(os.fstat(fd))`` accepts and ends as our layout does.
+    """
+    try:
+        src = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(src).st_size
+        if not expected(os.fstat(src)) or size < 4 or os.pread(src, 3, size - 3) != _CLOSING:
+            return False
+        keep = size - len(_CLOSING)
+
+        def fill(fd: int) -> None:
+            _copy_range(src, fd, keep)
+            _write_all(fd, tail)
+
+        _replace_with(path, fill)
+        return True
+    finally:
+        os.close(src)
+
+
+def _copy_range(src: int, dst: int, count: int) -> None:
+    """Copy the first ``count`` bytes of ``src`` to ``dst``'s position, in the kernel."""
+    offset = 0
+    try:
+        while offset < count:
+            copied = os.copy_file_range(src, dst, count - offset, offset)
+            if copied == 0:
+                raise OSError(errno.EIO, "the file shrank while it was being copied")
+            offset += copied
+        return
+    except OSError as exc:
+        # Not supported here (an old kernel, another file system): copy by hand from
+        # where the kernel stopped.
+        if exc.errno not in (errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    except AttributeError:  # no os.copy_file_range on this platform
+        pass
+    while offset < count:
+        chunk = os.pread(src, min(1 << 24, count - offset), offset)
+        if not chunk:
+            raise OSError(errno.EIO, "the file shrank while it was being copied")
+        _write_all(dst, chunk)
+        offset += len(chunk)
 
 
 def remove_stale_temp_files(path: Path) -> int:

@@ -56,10 +56,14 @@ def _scalars(value: Any) -> list[str]:
     return out
 
 
-def matches_filter(raw: Any, needle: str) -> bool:
+def matches_filter(raw: Any, needle: str, key: str = "") -> bool:
+    """Whether ``needle`` is in a value of ``raw`` or in its ``key`` (the stored id, which
+    an invalid record may lack or contradict; SQLite matches its id column the same way)."""
     if not needle:
         return True
     wanted = ascii_lower(needle)
+    if wanted in ascii_lower(key):
+        return True
     if isinstance(raw, str):
         return wanted in ascii_lower(raw)
     return any(wanted in ascii_lower(text) for text in _scalars(raw))

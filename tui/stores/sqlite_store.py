@@ -7,15 +7,18 @@ WAL, a busy timeout, and every write in a ``BEGIN IMMEDIATE`` transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic
 
 import aiosqlite
 
+from tui.models import format_timestamp, parse_timestamp
 from tui.stores.base import (
     DEFAULT_QUERY,
     DatabaseError,
@@ -31,7 +34,6 @@ from tui.stores.base import (
     stamp_for_write,
 )
 from tui.stores.jsonio import parse_json_value, serialize_compact
-from tui.stores.ordering import ascii_lower
 
 BUSY_TIMEOUT_MS = 5000
 _BATCH = 2000
@@ -67,7 +69,9 @@ class SqliteStore(Generic[T]):
         if new_file:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Create it private to the user before SQLite opens it with the umask's mode.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            # Another process opening the same new database may create it first: use it.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         db = await aiosqlite.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
         )
@@ -76,10 +80,10 @@ class SqliteStore(Generic[T]):
             for statement in (
                 f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
                 "SELECT count(*) FROM sqlite_master",
-                "PRAGMA journal_mode = WAL",
-                "PRAGMA synchronous = FULL",
             ):
                 await db.execute_fetchall(statement)
+            await _enable_wal(db)
+            await db.execute_fetchall("PRAGMA synchronous = FULL")
             await self._ensure_table(db)
         except sqlite3.DatabaseError as exc:
             await db.close()
@@ -153,36 +157,38 @@ class SqliteStore(Generic[T]):
             return Entry(record_id, text, None, f"data column is not valid JSON: {exc}")
         if isinstance(raw, dict):
             # The guide's template keeps timestamps in the columns; fill them in when
-            # the JSON lacks them so the record reads whole.
+            # the JSON lacks them so the record reads whole. Columns hold SQLite's
+            # zone-less CURRENT_TIMESTAMP (UTC): write it as the JSON layout does, with Z,
+            # so an exported record does not read as a naive time elsewhere.
             if "created_at" not in raw and created_at is not None:
-                raw["created_at"] = created_at
+                raw["created_at"] = _column_timestamp(created_at)
             if "updated_at" not in raw and updated_at is not None:
-                raw["updated_at"] = updated_at
+                raw["updated_at"] = _column_timestamp(updated_at)
         return make_entry(self.model, record_id, raw)
 
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         try:
             async with self.db.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
 
-    def _where(self, needle: str) -> tuple[str, list[Any]]:
+    def _matching(self, needle: str) -> tuple[str, dict[str, Any]]:
+        """SQL condition and parameters for the filter (``1`` when there is none)."""
         if not needle:
-            return "", []
-        pattern = "%" + _escape_like(ascii_lower(needle)) + "%"
+            return "1", {}
         # Any scalar value inside the record, or the id; LIKE is ASCII case-insensitive.
-        clause = (
-            " WHERE id LIKE ?1 ESCAPE '\\' OR (json_valid(data) AND EXISTS ("
+        condition = (
+            "(id LIKE :needle ESCAPE '\\' OR (json_valid(data) AND EXISTS ("
             "SELECT 1 FROM json_tree(data) AS t WHERE t.atom IS NOT NULL"
-            " AND CAST(t.atom AS TEXT) LIKE ?1 ESCAPE '\\'))"
-            " OR (NOT json_valid(data) AND data LIKE ?1 ESCAPE '\\')"
+            " AND CAST(t.atom AS TEXT) LIKE :needle ESCAPE '\\'))"
+            " OR (NOT json_valid(data) AND data LIKE :needle ESCAPE '\\'))"
         )
-        return clause, [pattern]
+        return condition, {"needle": "%" + _escape_like(needle) + "%"}
 
     async def count(self, filter: str = "") -> int:
-        where, params = self._where(filter)
-        rows = await self._fetch(f"SELECT count(*) FROM {self._quoted}{where}", params)
+        condition, params = self._matching(filter)
+        rows = await self._fetch(f"SELECT count(*) FROM {self._quoted} WHERE {condition}", params)
         return int(rows[0][0])
 
     async def get(self, record_id: str) -> Entry[T] | None:
@@ -195,19 +201,49 @@ class SqliteStore(Generic[T]):
     async def page(
         self, query: Query = DEFAULT_QUERY, offset: int = 0, limit: int = 100
     ) -> Page[T]:
-        where, params = self._where(query.filter)
+        condition, params = self._matching(query.filter)
         direction = "DESC" if query.descending else "ASC"
-        if query.sort == "id":
-            order = f"id {direction}"
-        else:
-            order = f"json_extract(data, '$.{query.sort}') {direction}, id {direction}"
+        order = f"{self._sort_expr(query)} {direction}"
+        if query.sort != "id":
+            order += f", id {direction}"
         rows = await self._fetch(
-            f"SELECT id, data, created_at, updated_at FROM {self._quoted}{where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+            f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE {condition}"
+            f" ORDER BY {order} LIMIT :limit OFFSET :offset",
+            {**params, "limit": limit, "offset": offset},
         )
         total = await self.count(query.filter)
         return Page([self._entry(r) for r in rows], offset, total)
+
+    async def position(self, query: Query, record_id: str) -> int | None:
+        """Where ``record_id`` stands in ``query``'s order, or None if it is not there."""
+        condition, params = self._matching(query.filter)
+        expr = self._sort_expr(query)
+        found = await self._fetch(
+            f"SELECT {expr} FROM {self._quoted} WHERE id = :id AND {condition}",
+            {**params, "id": record_id},
+        )
+        if not found:
+            return None
+        key = found[0][0]
+        # Rows before it in ascending order: NULL keys first, then by (key, id).
+        if key is None:
+            before = f"({expr} IS NULL AND id < :id)"
+        else:
+            before = f"({expr} IS NULL OR {expr} < :key OR ({expr} = :key AND id < :id))"
+        rows = await self._fetch(
+            f"SELECT count(*) FROM {self._quoted} WHERE {condition} AND {before}",
+            {**params, "id": record_id, "key": key},
+        )
+        ascending = int(rows[0][0])
+        if not query.descending:
+            return ascending
+        return await self.count(query.filter) - 1 - ascending
+
+    def _sort_expr(self, query: Query) -> str:
+        if query.sort == "id":
+            return "id"
+        # json_extract raises on a row whose data is not JSON: such rows sort as NULL.
+        return f"(CASE WHEN json_valid(data) THEN json_extract(data, '$.{query.sort}') END)"
 
     async def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]:
         """Every entry in id order, valid or not, fetched a batch at a time."""
@@ -327,6 +363,25 @@ class SqliteStore(Generic[T]):
             raise InvalidRecord(f"expected {self.model.__name__}, got {type(record).__name__}")
 
 
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch the database to WAL (a no-op when it already is).
+
+    When several processes open the same new database at once, SQLite may answer the
+    switch with "database is locked" straight away instead of waiting out the busy
+    timeout; so wait and try again, for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.01)
+
+
 def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
     created, updated = raw.get("created_at"), raw.get("updated_at")
     return (
@@ -337,13 +392,19 @@ def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
     )
 
 
+def _column_timestamp(value: Any) -> Any:
+    parsed = parse_timestamp(value)
+    return value if parsed is None else format_timestamp(parsed)
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _database_error(path: Path, exc: sqlite3.DatabaseError) -> DatabaseError:
     message = str(exc)
-    if "not a database" in message or "malformed" in message:
+    # not "malformed" alone: SQLite's JSON functions say "malformed JSON"
+    if "not a database" in message or "database disk image is malformed" in message:
         return DatabaseError(f"{path}: is not a SQLite database ({message})")
     if "locked" in message or "busy" in message:
         return DatabaseError(f"{path}: database is locked by another program ({message})")

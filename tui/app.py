@@ -1,0 +1,377 @@
+"""The browser: the JSON store on the left, the SQLite store on the right."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, ProgressBar, Static
+
+from tui import transfer
+from tui.config import json_store, sqlite_store
+from tui.models import BaseRecord
+from tui.sample import seed_if_empty
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.record_form import RecordForm
+from tui.stores import Store, StoreError
+from tui.text import printable
+from tui.widgets.record_table import RecordTable
+from tui.widgets.store_pane import StorePane
+
+STYLES_DIR = next(
+    (
+        p
+        for p in (Path(__file__).parent / "styles", Path(__file__).parent.parent / "styles")
+        if p.is_dir()
+    ),
+    Path(__file__).parent / "styles",
+)
+PROGRESS_DELAY = 0.3  # a transfer shows a progress bar once it takes longer than this
+
+
+def _label(record: Any) -> str:
+    raw = record.raw if hasattr(record, "raw") else {}
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"{printable(str(name))!r} ({printable(record.id)})" if name else repr(record.id)
+
+
+class BrowserScreen(Screen[None]):
+    """The two panes and the transfer buttons. Its bindings are the product's keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "focus_other", "Pane", id="pane.switch"),
+        Binding("shift+tab", "focus_other", "Switch pane", show=False, id="pane.switch_back"),
+        Binding("a", "add", "Add", id="record.add"),
+        Binding("e", "edit", "Edit", id="record.edit"),
+        Binding("d,delete", "delete", "Delete", id="record.delete"),
+        Binding("x", "export", "Export", id="transfer.export"),
+        Binding("i", "import", "Import", id="transfer.import"),
+        Binding("slash", "filter", "Filter", key_display="/", id="pane.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
+        Binding("s", "sort", "Sort", id="pane.sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="pane.reverse_sort"),
+        Binding("v", "view_raw", "Raw file", id="pane.view_raw"),
+        Binding("r", "reload", "Reload", id="app.reload"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.active: StorePane | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="toolbar"):
+            yield Button("◀ Export  SQLite → JSON  (x)", id="export", compact=True)
+            yield Static(id="transfer-status", markup=False)
+            yield Button("Import  JSON → SQLite ▶  (i)", id="import", compact=True)
+        yield ProgressBar(id="progress", classes="hidden", show_eta=False)
+        with Horizontal(id="panes"):
+            yield StorePane(json_store(self.data_dir), "JSON", id="json-pane")
+            yield StorePane(sqlite_store(self.data_dir), "SQLite", id="sqlite-pane")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        for button in self.query(Button):
+            button.can_focus = False  # tab moves between the panes only
+        self.json_pane.table.focus()
+
+    @property
+    def json_pane(self) -> StorePane:
+        return self.query_one("#json-pane", StorePane)
+
+    @property
+    def sqlite_pane(self) -> StorePane:
+        return self.query_one("#sqlite-pane", StorePane)
+
+    @property
+    def focused_pane(self) -> StorePane:
+        if self.active is None:
+            self.active = self.json_pane
+        return self.active
+
+    def other(self, pane: StorePane) -> StorePane:
+        return self.sqlite_pane if pane is self.json_pane else self.json_pane
+
+    def on_descendant_focus(self, event: Any) -> None:
+        for pane in (self.json_pane, self.sqlite_pane):
+            if pane in event.widget.ancestors_with_self:
+                self.active = pane
+                pane.add_class("active")
+            else:
+                pane.remove_class("active")
+
+    # -- panes -------------------------------------------------------------------------
+
+    def action_focus_other(self) -> None:
+        self.other(self.focused_pane).table.focus()
+
+    def action_filter(self) -> None:
+        self.focused_pane.open_filter()
+
+    def action_clear_filter(self) -> None:
+        self.focused_pane.clear_filter()
+
+    def action_sort(self) -> None:
+        self.focused_pane.next_sort()
+
+    def action_reverse_sort(self) -> None:
+        self.focused_pane.reverse_sort()
+
+    def action_reload(self) -> None:
+        for pane in (self.json_pane, self.sqlite_pane):
+            pane.refresh_from_store()
+        self.notify("Reloaded both stores from disk")
+
+    def action_view_raw(self) -> None:
+        pane = self.json_pane
+        entry = pane.current if self.focused_pane is pane else None
+        if entry is None and self.focused_pane is self.sqlite_pane:
+            current = self.sqlite_pane.current
+            entry = current  # show the same id in the JSON file if it is there
+        from tui.screens.raw_screen import RawFileScreen  # loaded when first used
+
+        self.app.push_screen(RawFileScreen(pane.store.path, entry.id if entry else None))
+
+    # -- records -----------------------------------------------------------------------
+
+    def _refuse(self, pane: StorePane, what: str) -> bool:
+        if pane.writable:
+            return False
+        reason = printable(str(pane.error)) if pane.error else "it is still loading"
+        self.notify(
+            f"Cannot {what} the {pane.kind_title} store: {reason}",
+            severity="error",
+            markup=False,
+        )
+        return True
+
+    def action_add(self) -> None:
+        pane = self.focused_pane
+        if self._refuse(pane, "add to"):
+            return
+        form = RecordForm(pane.store.model, f"Add to {pane.kind_title} store")
+        self.app.push_screen(form, self._saver(pane, "Added"))
+
+    def action_edit(self) -> None:
+        pane = self.focused_pane
+        if self._refuse(pane, "edit in"):
+            return
+        entry = pane.current
+        if entry is None:
+            self.notify("No record selected", severity="warning")
+            return
+        initial = entry.raw if isinstance(entry.raw, dict) else {"id": entry.id}
+        form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
+        self.app.push_screen(form, self._saver(pane, "Saved"))
+
+    def _saver(self, pane: StorePane, verb: str) -> Callable[[BaseRecord | None], None]:
+        """The form's callback: save into the pane that was focused when it opened."""
+
+        def save(record: BaseRecord | None) -> None:
+            if record is not None:
+                self._save(pane, record, verb)
+
+        return save
+
+    @on(RecordTable.Activated)
+    def _row_activated(self, event: RecordTable.Activated) -> None:
+        self.action_edit()
+
+    @work(group="write")
+    async def _save(self, pane: StorePane, record: BaseRecord, verb: str) -> None:
+        try:
+            await pane.store.upsert(record)
+        except StoreError as exc:
+            self.notify(f"Not saved: {printable(str(exc))}", severity="error", markup=False)
+            return
+        pane.refresh_from_store(keep_id=record.id)
+        name = printable(str(getattr(record, "name", record.id)))
+        self.notify(f"{verb} {name!r} in the {pane.kind_title} store", markup=False)
+
+    def action_delete(self) -> None:
+        pane = self.focused_pane
+        if self._refuse(pane, "delete from"):
+            return
+        entry = pane.current
+        if entry is None:
+            self.notify("No record selected", severity="warning")
+            return
+        question = ConfirmScreen(
+            f"Delete from the {pane.kind_title} store?",
+            [f"Delete record {_label(entry)} from {pane.store.path}?", "This cannot be undone."],
+            confirm_label="Delete",
+            danger=True,
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(pane, entry.id)
+
+        self.app.push_screen(question, answered)
+
+    @work(group="write")
+    async def _delete(self, pane: StorePane, record_id: str) -> None:
+        try:
+            deleted = await pane.store.delete(record_id)
+        except StoreError as exc:
+            self.notify(f"Not deleted: {printable(str(exc))}", severity="error", markup=False)
+            return
+        pane.refresh_from_store()
+        message = f"Deleted {printable(record_id)!r}" if deleted else "It was already gone"
+        self.notify(message, markup=False)
+
+    # -- transfers ---------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        self._transfer(self.sqlite_pane, self.json_pane, "Export")
+
+    def action_import(self) -> None:
+        self._transfer(self.json_pane, self.sqlite_pane, "Import")
+
+    @on(Button.Pressed, "#export")
+    def _export_pressed(self) -> None:
+        self.action_export()
+
+    @on(Button.Pressed, "#import")
+    def _import_pressed(self) -> None:
+        self.action_import()
+
+    @work(exclusive=True, group="transfer")
+    async def _transfer(self, source: StorePane, target: StorePane, verb: str) -> None:
+        if self._refuse(source, f"{verb.lower()} from") or self._refuse(
+            target, f"{verb.lower()} into"
+        ):
+            return
+        direction = f"{source.kind_title} → {target.kind_title}"
+        status = self.query_one("#transfer-status", Static)
+        status.update(Content(f"{verb}: comparing {direction}…"))
+        try:
+            plan = await transfer.make_plan(source.store, target.store)
+        except StoreError as exc:
+            status.update(Content(""))
+            self.notify(f"{verb} failed: {printable(str(exc))}", severity="error", markup=False)
+            return
+        status.update(Content(""))
+        if plan.nothing_to_do:
+            self.notify(
+                f"Nothing to {verb.lower()}: the {target.kind_title} store already has every "
+                f"valid record ({len(plan.unchanged)} unchanged, {len(plan.invalid)} invalid)",
+                markup=False,
+            )
+            return
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(
+                f"{verb} {direction}",
+                [
+                    f"From {source.store.path}",
+                    f"Into {target.store.path}",
+                    "",
+                    *plan.summary_lines(),
+                ],
+                confirm_label=verb,
+            )
+        )
+        if not confirmed:
+            self.notify(f"{verb} cancelled; nothing was written", markup=False)
+            return
+        await self._apply(plan, target, verb)
+        for pane in (source, target):
+            pane.refresh_from_store()
+
+    async def _apply(self, plan: transfer.Plan, target: StorePane, verb: str) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=len(plan.to_write), progress=0)
+        started = time.monotonic()
+        ui_thread = threading.get_ident()
+
+        def show(done: int, total: int) -> None:
+            bar.update(total=total, progress=done)
+            if time.monotonic() - started > PROGRESS_DELAY:
+                bar.remove_class("hidden")
+
+        def progress(done: int, total: int) -> None:
+            if threading.get_ident() == ui_thread:
+                show(done, total)
+            else:
+                self.app.call_from_thread(show, done, total)
+
+        try:
+            result = await transfer.apply(plan, target.store, progress)
+        except StoreError as exc:
+            self.notify(
+                f"{verb} failed, nothing written: {printable(str(exc))}",
+                severity="error",
+                markup=False,
+            )
+            return
+        finally:
+            await asyncio.sleep(0)
+            bar.add_class("hidden")
+        self.notify(
+            f"{verb}: wrote {result.written} record(s) into the {target.kind_title} store",
+            markup=False,
+        )
+
+
+class BrowserApp(App[None]):
+    """``python -m tui``: browse, edit and move records between the two stores."""
+
+    TITLE = "tui: JSON ⇄ SQLite records"
+    CSS_PATH: ClassVar[Any] = sorted(STYLES_DIR.glob("*.tcss"))
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "toggle_keys", "Keys", key_display="?", id="app.keys"),
+    ]
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+
+    def get_default_screen(self) -> Screen[Any]:
+        return BrowserScreen(self.data_dir)
+
+    @property
+    def browser(self) -> BrowserScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, BrowserScreen)
+        return screen
+
+    def action_toggle_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, BrowserScreen):
+            return
+        for binding in BrowserScreen.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action.startswith("app.") or not binding.show:
+                continue
+            action = getattr(screen, f"action_{binding.action}")
+            key = binding.key_display or binding.key.split(",")[0]
+            yield SystemCommand(binding.description, f"{binding.description} ({key})", action)
+
+
+def run_app(data_dir: Path) -> int:
+    with contextlib.suppress(StoreError, OSError):  # the panes will show what is wrong
+        asyncio.run(seed_if_empty(data_dir))
+    BrowserApp(data_dir).run()
+    return 0
+
+
+__all__ = ["BrowserApp", "BrowserScreen", "Store", "run_app"]

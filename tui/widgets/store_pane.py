@@ -1,0 +1,282 @@
+"""One side of the browser: a store's table, its detail panel, filter and error state.
+
+The pane owns its store. Everything that touches the store runs in a worker; widgets
+only render what the workers hand them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.highlight import highlight
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from tui.stores import DatabaseError, Entry, JsonStore, Query, Store, StoreError
+from tui.stores.base import SORT_FIELDS
+from tui.text import pretty_json, printable
+from tui.widgets.record_table import PAGE_SIZE, RecordTable
+
+DISK_CHECK_SECONDS = 1.0
+
+
+class DetailPanel(VerticalScroll, can_focus=False):
+    """The selected record, pretty-printed as JSON (unknown fields included)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-body", markup=False)
+
+    def show(self, entry: Entry[Any] | None) -> None:
+        body = self.query_one("#detail-body", Static)
+        if entry is None:
+            body.update(Content(""))
+            return
+        code = highlight(pretty_json(entry.raw), language="json")
+        if entry.valid:
+            body.update(code)
+        else:
+            warning = Content.styled(f"Invalid: {printable(entry.error or '')}", "$text-error bold")
+            body.update(Content("\n").join([warning, code]))
+
+
+class StorePane(Vertical):
+    """A titled pane over one store."""
+
+    class Loaded(Message):
+        def __init__(self, pane: StorePane) -> None:
+            super().__init__()
+            self.pane = pane
+
+    def __init__(self, store: Store[Any], title: str, *, id: str) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.kind_title = title
+        self.query_state = Query()
+        self.error: StoreError | None = None
+        self.matching = 0
+        self.total_records = 0
+        self._opened = False
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: any value contains…", id="filter", classes="hidden")
+        yield RecordTable(id="table")
+        yield Static(id="error", classes="hidden", markup=False)
+        yield DetailPanel(id="detail")
+
+    @property
+    def table(self) -> RecordTable:
+        return self.query_one(RecordTable)
+
+    @property
+    def current(self) -> Entry[Any] | None:
+        return self.table.current
+
+    @property
+    def writable(self) -> bool:
+        return self._opened and self.error is None
+
+    def on_mount(self) -> None:
+        self._update_title()
+        self.load()
+        self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
+
+    async def on_unmount(self) -> None:
+        # An open aiosqlite connection is a thread that would keep the process alive.
+        self._opened = False
+        await self.store.close()
+
+    # -- loading -----------------------------------------------------------------------
+
+    @work(exclusive=True, group="load")
+    async def load(self, keep_id: str | None = None, announce: str | None = None) -> None:
+        """(Re)read the store and show the page around ``keep_id`` (or the cursor)."""
+        try:
+            if self._opened:
+                await self.store.reload()
+            else:
+                await self.store.open()
+                self._opened = True
+            if isinstance(self.store, JsonStore) and self.store.load_error is not None:
+                raise self.store.load_error
+            self.total_records = await self.store.count()
+            self.matching = await self.store.count(self.query_state.filter)
+            cursor = self.table.cursor
+            if keep_id is not None:
+                found = await self.store.position(self.query_state, keep_id)
+                cursor = found if found is not None else cursor
+        except StoreError as exc:
+            self._show_error(exc)
+            return
+        self._clear_error()
+        self.table.reset(self.matching, cursor)
+        self._update_title()
+        if announce:
+            self.notify(announce, markup=False)
+        self.post_message(self.Loaded(self))
+
+    def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
+        self.load(keep_id or self._current_id(), announce)
+
+    def _current_id(self) -> str | None:
+        entry = self.table.current
+        return entry.id if entry is not None else None
+
+    @on(RecordTable.PageWanted)
+    def _page_wanted(self, event: RecordTable.PageWanted) -> None:
+        event.stop()
+        self.fetch_page(event.generation, event.page)
+
+    @work(group="pages")
+    async def fetch_page(self, generation: int, page: int) -> None:
+        if not self.writable:
+            return
+        try:
+            result = await self.store.page(self.query_state, page * PAGE_SIZE, PAGE_SIZE)
+        except StoreError as exc:
+            self._show_error(exc)
+            return
+        self.table.add_page(generation, page, result.entries, result.total)
+        if result.total != self.matching:
+            self.matching = result.total
+            self._update_title()
+
+    async def check_disk(self) -> None:
+        """Pick up changes made by other programs (editors, the CLI, other apps)."""
+        if not self._opened or self.app.screen is not self.screen:
+            return
+        try:
+            changed = await self.store.changed_on_disk()
+        except (OSError, StoreError):
+            return
+        if changed:
+            noun = "file" if self.store.kind == "json" else "database"
+            self.refresh_from_store(announce=f"{self.kind_title} {noun} changed on disk; reloaded")
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _show_error(self, exc: StoreError) -> None:
+        self.error = exc
+        if isinstance(exc, DatabaseError):
+            self._opened = False
+        self.table.reset(0)
+        box = self.query_one("#error", Static)
+        box.update(
+            Content.assemble(
+                (f"Cannot read the {self.kind_title} store\n\n", "bold $text-error"),
+                printable(str(exc)),
+                "\n\nNothing will be written to it. Fix it and press r to reload.",
+            )
+        )
+        box.remove_class("hidden")
+        self.table.add_class("hidden")
+        self.query_one(DetailPanel).add_class("hidden")
+        self._update_title()
+
+    def _clear_error(self) -> None:
+        if self.error is None:
+            return
+        self.error = None
+        self.query_one("#error").add_class("hidden")
+        self.table.remove_class("hidden")
+        self.query_one(DetailPanel).remove_class("hidden")
+
+    # -- title -------------------------------------------------------------------------
+
+    def _update_title(self) -> None:
+        store = self.store
+        where = str(store.path)
+        if store.kind == "sqlite":
+            where += f" [{getattr(store, 'table', '')}]"
+        if self.error is not None:
+            count = "error"
+        elif self.query_state.filter:
+            count = f"{self.matching} of {self.total_records}"
+        else:
+            count = f"{self.total_records} records"
+        # The count before the path: a narrow pane cuts the title's end, not its start.
+        self.border_title = Content(printable(f"{self.kind_title} · {count} · {where}"))
+        sort = f"sort {self.query_state.sort} {'▼' if self.query_state.descending else '▲'}"
+        subtitle = sort
+        if self.query_state.filter:
+            subtitle = f"filter {self.query_state.filter!r} · " + subtitle
+        self.border_subtitle = Content(printable(subtitle))
+
+    # -- filter and sort ---------------------------------------------------------------
+
+    def open_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    def clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("hidden")
+        box.value = ""
+        self.table.focus()
+        if self.query_state.filter:
+            self._set_query(Query(self.query_state.sort, self.query_state.descending, ""))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        state = self.query_state
+        self._set_query(Query(state.sort, state.descending, event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.table.focus()
+
+    def next_sort(self) -> None:
+        state = self.query_state
+        index = SORT_FIELDS.index(state.sort) if state.sort in SORT_FIELDS else -1
+        column = SORT_FIELDS[(index + 1) % len(SORT_FIELDS)]
+        self.sort_by(column)
+
+    def sort_by(self, column: str, descending: bool | None = None) -> None:
+        state = self.query_state
+        if descending is None:
+            descending = not state.descending if column == state.sort else False
+        self._set_query(Query(column, descending, state.filter))
+
+    def reverse_sort(self) -> None:
+        self.sort_by(self.query_state.sort, not self.query_state.descending)
+
+    @on(RecordTable.HeaderClicked)
+    def _header_clicked(self, event: RecordTable.HeaderClicked) -> None:
+        event.stop()
+        self.sort_by(event.column)
+
+    def _set_query(self, query: Query) -> None:
+        self.query_state = query
+        self.table.sort_key = query.sort
+        self.table.descending = query.descending
+        self.requery(self._current_id())
+
+    @work(exclusive=True, group="load")
+    async def requery(self, keep_id: str | None) -> None:
+        """New filter or sort: count and reposition off the UI thread (latest wins)."""
+        if not self.writable:
+            return
+        try:
+            self.matching = await self.store.count(self.query_state.filter)
+            cursor = 0
+            if keep_id is not None:
+                found = await self.store.position(self.query_state, keep_id)
+                cursor = found if found is not None else 0
+        except StoreError as exc:
+            self._show_error(exc)
+            return
+        self.table.reset(self.matching, cursor)
+        self._update_title()
+
+    # -- detail ------------------------------------------------------------------------
+
+    @on(RecordTable.CursorMoved)
+    def _cursor_moved(self, event: RecordTable.CursorMoved) -> None:
+        event.stop()
+        self.query_one(DetailPanel).show(event.entry)
