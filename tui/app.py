@@ -50,7 +50,7 @@ class BrowserScreen(Screen[None]):
     """The two panes and the transfer buttons. Its bindings are the product's keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "focus_other", "Pane", id="pane.switch"),
+        Binding("tab", "focus_other", "Switch pane", show=False, id="pane.switch"),
         Binding("shift+tab", "focus_other", "Switch pane", show=False, id="pane.switch_back"),
         Binding("a", "add", "Add", id="record.add"),
         Binding("e", "edit", "Edit", id="record.edit"),
@@ -61,7 +61,7 @@ class BrowserScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
         Binding("s", "sort", "Sort", id="pane.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="pane.reverse_sort"),
-        Binding("v", "view_raw", "Raw file", id="pane.view_raw"),
+        Binding("v", "view_raw", "Raw", id="pane.view_raw"),
         Binding("r", "reload", "Reload", id="app.reload"),
         Binding("q", "app.quit", "Quit", id="app.quit"),
     ]
@@ -358,10 +358,12 @@ class BrowserApp(App[None]):
         yield from super().get_system_commands(screen)
         if not isinstance(screen, BrowserScreen):
             return
+        seen: set[str] = set()
         for binding in BrowserScreen.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action.startswith("app.") or not binding.show:
+            if binding.action.startswith("app.") or binding.action in seen:
                 continue
+            seen.add(binding.action)
             action = getattr(screen, f"action_{binding.action}")
             key = binding.key_display or binding.key.split(",")[0]
             yield SystemCommand(binding.description, f"{binding.description} ({key})", action)

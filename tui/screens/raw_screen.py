@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -194,11 +195,19 @@ class RawFileScreen(Screen[None]):
             index.close()
             return
         self.post_message(self.Opened(index))
+        try:
+            self._build_index(index, lambda: worker.is_cancelled)
+        except Exception as exc:  # show it; a viewer must not take the app down
+            if not (self._leaving or index.closed):
+                self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
+
+    def _build_index(self, index: LineIndex, cancelled: Callable[[], bool]) -> None:
+        """Index in chunks (worker thread), posting Progress and RecordLocated."""
         record_id = self.record_id
         record_offset: int | None = None  # where the record's line starts, once found
         first = True
         last_post = 0.0
-        while not worker.is_cancelled and not index.closed:
+        while not cancelled() and not index.closed:
             done = index.index_chunk(DEFAULT_CHUNK_BYTES)
             now = time.monotonic()
             if done or first or now - last_post >= PROGRESS_INTERVAL:
@@ -222,7 +231,6 @@ class RawFileScreen(Screen[None]):
             first = False
             if done:
                 break
-            time.sleep(0)  # hand the GIL to the UI thread if it is waiting for it
 
     # -- messages ----------------------------------------------------------------------
 

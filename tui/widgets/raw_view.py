@@ -147,6 +147,10 @@ class RawFileView(ScrollView, can_focus=True):
 
     # -- actions -----------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # without a record line the key is hidden
+        return not (action == "goto_current" and self.current_line is None)
+
     def action_goto_current(self) -> None:
         if self.current_line is not None:
             self.jump_to(self.current_line)
@@ -204,6 +208,7 @@ class RawFileView(ScrollView, can_focus=True):
                 self._strips.discard((line, False))
                 self._strips.discard((line, True))
         self.refresh()
+        self.refresh_bindings()
 
     def _style(self, kind: str, current: bool) -> Style:
         key = (kind, current)

@@ -1,0 +1,457 @@
+"""A writer killed with SIGKILL at a random moment never leaves a broken or partial store.
+
+A writer process (tests/workers/store_writer.py) starts writing; after a random delay
+(spread over its write window) it is killed with SIGKILL, and the store is checked:
+
+* JSON: the file parses with ``json.loads`` at every moment (also while the writer runs)
+  and equals the state before the writer or the state after one of its writes, with
+  every acknowledged write in it (an id printed before the kill is in the file); the
+  file's mode is kept; opening the store again removes the temp file the killed writer
+  left and reads every record.
+* JSON via ``tui.transfer``: an applied plan is all or nothing (every record of a
+  generation, or none), and records only in the target stay as they were.
+* SQLite ``put_raw_many``: ``PRAGMA integrity_check`` is ``ok`` and the table holds only
+  complete batches, every acknowledged one among them.
+
+The delays come from ``random.Random(SEED)``; every failure message starts with the seed
+(set ``TUI_CRASH_SEED`` to replay another). Workers are started ahead of time and wait
+on stdin, so the ~0.2 s of Python start-up overlaps the previous kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import random
+import selectors
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui.models import ExampleItem
+from tui.stores import JsonStore, SqliteStore
+from tui.stores import sqlite_store as sqlite_module
+
+SEED = int(os.environ.get("TUI_CRASH_SEED", "20261129"))
+WORKER = Path(__file__).parent / "workers" / "store_writer.py"
+COLLECTION = "example_items"
+TEMP_PREFIX = ".tui-tmp-"
+TIMEOUT = 30.0
+PREWARM = 2  # workers started ahead, waiting to be released
+DURING_PAUSE = 0.005  # between parses of the file while a writer runs (spares the CPU)
+FILE_MODE = 0o640  # not the 0600 a new file gets: the writers must keep it
+
+JSON_KILLS = 100
+JSON_WINDOW = 0.150  # kill 0-150 ms after the writer has opened the store
+TRANSFER_KILLS = 30
+TRANSFER_BATCH = 500
+TRANSFER_WINDOW = 0.150
+SQLITE_KILLS = 30
+SQLITE_BATCH = sqlite_module._BATCH + 500  # one put_raw_many spans two executemany calls
+SQLITE_WINDOW = 0.100
+
+
+# -- worker processes ------------------------------------------------------------------
+
+
+class Worker:
+    """One store_writer process, started with ``--wait`` so it can be released later."""
+
+    def __init__(self, tmp: Path, args: list[str], prefix: str) -> None:
+        self.prefix = prefix
+        self.err_path = tmp / f"{prefix}.stderr"
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(WORKER), *args, "--prefix", prefix, "--wait"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                bufsize=0,
+            )
+        self._buf = b""
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def read_line(self, timeout: float = TIMEOUT) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise AssertionError(f"worker {self.prefix} silent for {timeout}s")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.proc.wait(TIMEOUT)
+                    raise AssertionError(
+                        f"worker {self.prefix} exited ({self.proc.returncode}): {self.stderr()}"
+                    )
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode()
+
+    def release(self) -> None:
+        """Let it open the store and start writing; return once it has opened it."""
+        assert self.read_line() == "ready"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        assert self.read_line() == "opened"
+
+    def kill(self) -> list[str]:
+        """SIGKILL it; return the lines it printed (complete lines only) before dying."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(TIMEOUT)
+        assert self.proc.stdout is not None
+        rest = self._buf + self.proc.stdout.read()
+        self.close()
+        assert self.proc.returncode == -signal.SIGKILL, (
+            f"worker {self.prefix} was not killed but exited ({self.proc.returncode}): "
+            f"{self.stderr()}"
+        )
+        lines = rest.split(b"\n")[:-1]  # a line without its newline was not acknowledged
+        return [line.decode() for line in lines]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(TIMEOUT)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+@dataclass
+class Stats:
+    kills: int = 0
+    acked: int = 0  # writes acknowledged before a kill
+    unacked_done: int = 0  # kills after a write had landed but before its ack
+    temp_left: int = 0  # kills that left a temp file behind (killed inside a write)
+    reads_during: int = 0  # parses of the file while a writer was running
+    delays: list[float] = field(default_factory=list)
+
+    def line(self, name: str, extra: str = "") -> str:
+        d = sorted(self.delays)
+        spread = f"{d[0] * 1000:.0f}-{d[-1] * 1000:.0f} ms" if d else "-"
+        json_only = (
+            f", {self.temp_left} left a temp file, {self.reads_during} reads while writing"
+            if self.reads_during
+            else ""
+        )
+        return (
+            f"{name}: seed {SEED}, {self.kills} kills (delays {spread}), {self.acked} acked "
+            f"writes, {self.unacked_done} landed but unacked{json_only}{extra}"
+        )
+
+
+def kill_cycles(
+    tmp: Path,
+    name: str,
+    kills: int,
+    window: float,
+    worker_args: Callable[[int], list[str]],
+    check: Callable[[int, list[str]], None],
+    during: Callable[[], None] | None = None,
+) -> Stats:
+    """Release a worker, kill it after a random delay, ``check(cycle, acked)``; repeat.
+
+    ``during`` is called in a loop while the worker runs (e.g. to parse the file).
+    """
+    rng = random.Random(f"{SEED}-{name}")
+    stats = Stats()
+    logs = tmp / "logs"
+    logs.mkdir(exist_ok=True)
+    pool: collections.deque[Worker] = collections.deque()
+    started = 0
+
+    def spawn() -> None:
+        nonlocal started
+        pool.append(Worker(logs, worker_args(started), f"c{started}"))
+        started += 1
+
+    try:
+        for _ in range(min(PREWARM, kills)):
+            spawn()
+        for cycle in range(kills):
+            worker = pool.popleft()
+            if started < kills:
+                spawn()
+            delay = rng.uniform(0, window)
+            context = f"seed={SEED} {name} cycle={cycle} delay={delay * 1000:.1f}ms"
+            with failure_context(context), closing(worker):
+                worker.release()
+                deadline = time.monotonic() + delay
+                while during is not None and time.monotonic() < deadline:
+                    during()
+                    stats.reads_during += 1
+                    time.sleep(min(DURING_PAUSE, max(0.0, deadline - time.monotonic())))
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                lines = worker.kill()
+                stats.kills += 1
+                stats.delays.append(delay)
+                assert not [x for x in lines if x.startswith("done")], "finished before the kill"
+                stats.acked += len(lines)
+                check(cycle, lines)
+    finally:
+        for worker in pool:
+            worker.close()
+    return stats
+
+
+@contextmanager
+def failure_context(context: str) -> Iterator[None]:
+    try:
+        yield
+    except AssertionError as exc:
+        pytest.fail(f"{context}: {exc}")
+
+
+# -- the JSON store ------------------------------------------------------------------------
+
+
+def seed_json_file(path: Path) -> list[tuple[str, Any]]:
+    """Records the writers must leave exactly as they are: an unknown field, an invalid
+    record, non-ASCII text. Written by hand, not in the store's own layout."""
+    seed = {
+        "seed-known": {
+            "id": "seed-known",
+            "schema_version": 1,
+            "created_at": "2026-11-29T17:55:20.845500Z",
+            "updated_at": "2026-11-29T17:55:20.845500Z",
+            "name": "Grüße, 世界",
+            "description": "",
+            "tags": ["a", "b"],
+            "extra": {"nested": [1, 2.5, None, True], "big": 12345678901234567890},
+        },
+        "seed-invalid": {"id": "seed-invalid", "name": "", "tags": "not a list"},
+    }
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(seed, indent=4, ensure_ascii=True), encoding="utf-8")
+    path.chmod(FILE_MODE)
+    return list(seed.items())
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def read_json_items(path: Path) -> list[tuple[str, Any]]:
+    data = json.loads(path.read_bytes())  # never a partial or broken file
+    assert isinstance(data, dict), f"top level is {type(data).__name__}"
+    return list(data.items())
+
+
+def after_kill_json(path: Path, stats: Stats) -> list[tuple[str, Any]]:
+    """Check the file after a kill; reopen the store; return the file's records."""
+    items = read_json_items(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == FILE_MODE, f"file mode became {oct(mode)}"
+    if temp_files(path.parent):
+        stats.temp_left += 1
+
+    async def reopen() -> int:
+        store = JsonStore(path, ExampleItem)
+        async with store:
+            assert store.load_error is None, store.load_error
+            return await store.count()
+
+    assert asyncio.run(reopen()) == len(items)
+    left = temp_files(path.parent)
+    assert not left, f"opening the store left temp files: {left}"
+    assert read_json_items(path) == items, "opening the store changed the file"
+    return items
+
+
+def check_new_record(record_id: str, raw: Any) -> None:
+    assert isinstance(raw, dict), f"{record_id}: {raw!r}"
+    assert raw.get("id") == record_id, f"{record_id}: id {raw.get('id')!r}"
+    assert raw.get("name") == f"name of {record_id}", f"{record_id}: {raw!r}"
+    ExampleItem.model_validate(raw)
+
+
+def test_json_writer_killed_at_random_moments(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = data_dir / "json" / f"{COLLECTION}.json"
+    state = {"items": seed_json_file(path)}
+    stats = Stats()
+    rng = random.Random(f"{SEED}-slow")
+
+    def args(cycle: int) -> list[str]:
+        slow = ["--slow"] if rng.random() < 0.25 else []  # some kills land between writes
+        return ["--backend", "json", "--data-dir", str(data_dir), "--count", "1000000", *slow]
+
+    def during() -> None:
+        read_json_items(path)
+
+    def check(cycle: int, acked: list[str]) -> None:
+        before = state["items"]
+        items = after_kill_json(path, stats)
+        assert items[: len(before)] == before, "records that were there before changed"
+        new = items[len(before) :]
+        new_ids = [record_id for record_id, _ in new]
+        assert new_ids == [f"c{cycle}-{i}" for i in range(len(new))], (
+            f"the new records are not the writer's first writes in order: {new_ids[:5]}..."
+        )
+        assert acked == new_ids[: len(acked)], (
+            f"acknowledged but missing: {sorted(set(acked) - set(new_ids))[:5]}"
+        )
+        assert len(new) <= len(acked) + 1, f"{len(new)} new records but {len(acked)} acked"
+        stats.unacked_done += len(new) - len(acked)
+        for record_id, raw in new:
+            check_new_record(record_id, raw)
+        state["items"] = items
+
+    started = time.monotonic()
+    run = kill_cycles(tmp_path, "json", JSON_KILLS, JSON_WINDOW, args, check, during)
+    run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
+    elapsed = time.monotonic() - started
+    print(run.line("json", f", {len(state['items'])} records at the end, {elapsed:.1f}s"))
+    assert run.kills >= 100
+    # The kills must also land inside writes (between the temp file and the replace),
+    # or this test would prove little.
+    assert run.temp_left > 0, "no kill landed inside a write"
+
+
+def test_json_transfer_killed_at_random_moments(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = data_dir / "json" / f"{COLLECTION}.json"
+    seed = seed_json_file(path)
+    state: dict[str, Any] = {"generation": None}
+    stats = Stats()
+    transfer_ids = {f"x-{i}" for i in range(TRANSFER_BATCH)}
+
+    def args(cycle: int) -> list[str]:
+        return [
+            *("--backend", "json", "--data-dir", str(data_dir), "--mode", "transfer"),
+            *("--count", "1000000", "--batch", str(TRANSFER_BATCH)),
+        ]
+
+    def during() -> None:
+        read_json_items(path)
+
+    def check(cycle: int, acked: list[str]) -> None:
+        items = after_kill_json(path, stats)
+        kept = [(k, v) for k, v in items if not k.startswith("x-")]
+        assert kept == seed, "records only in the target changed"
+        copied = {k: v for k, v in items if k.startswith("x-")}
+        generations = {v.get("generation") for v in copied.values()}
+        if not copied:
+            generation = None
+        else:
+            assert set(copied) == transfer_ids, f"{len(copied)} of {len(transfer_ids)} copied"
+            assert len(generations) == 1, f"a mix of generations: {sorted(generations)[:5]}"
+            (generation,) = generations
+            for record_id, raw in copied.items():
+                check_new_record(record_id, raw)
+        assert acked == [f"c{cycle}-{j}" for j in range(len(acked))], acked[:5]
+        if acked:
+            allowed = {acked[-1], f"c{cycle}-{len(acked)}"}
+        else:
+            allowed = {state["generation"], f"c{cycle}-0"}
+        assert generation in allowed, f"generation {generation!r}, expected one of {allowed}"
+        if generation not in (acked[-1] if acked else None, state["generation"]):
+            stats.unacked_done += 1
+        state["generation"] = generation
+
+    started = time.monotonic()
+    run = kill_cycles(tmp_path, "transfer", TRANSFER_KILLS, TRANSFER_WINDOW, args, check, during)
+    run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
+    elapsed = time.monotonic() - started
+    print(run.line("transfer", f", {elapsed:.1f}s"))
+    assert run.acked > 0, "no transfer was ever applied before a kill"
+
+
+# -- the SQLite store ------------------------------------------------------------------------
+
+
+def seed_sqlite(path: Path) -> list[tuple[str, str]]:
+    async def seed() -> None:
+        async with SqliteStore(path, COLLECTION, ExampleItem) as store:
+            await store.upsert(ExampleItem(id="seed-1", name="kept", tags=["x"]))
+            await store.put_raw_many([{"id": "seed-2", "name": "", "extra": [1, 2]}])
+
+    asyncio.run(seed())
+    return sqlite_rows(path)
+
+
+def sqlite_rows(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        return db.execute(f"SELECT id, data FROM {COLLECTION} ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_sqlite_import_killed_at_random_moments(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = data_dir / "db" / "myapp.db"
+    seed = seed_sqlite(path)
+    seed_ids = {record_id for record_id, _ in seed}
+    stats = Stats()
+    batches_seen = 0
+
+    def args(cycle: int) -> list[str]:
+        return [
+            *("--backend", "sqlite", "--data-dir", str(data_dir), "--mode", "import"),
+            *("--count", "1000000", "--batch", str(SQLITE_BATCH)),
+        ]
+
+    def check(cycle: int, acked: list[str]) -> None:
+        nonlocal batches_seen
+        rows = sqlite_rows(path)  # integrity_check first
+        assert [r for r in rows if r[0] in seed_ids] == seed, "seed rows changed"
+        batches: collections.Counter[str] = collections.Counter()
+        for record_id, text in rows:
+            if record_id in seed_ids:
+                continue
+            raw = json.loads(text)
+            check_new_record(record_id, raw)
+            batches[record_id.rsplit("-", 1)[0]] += 1
+        partial = {b: n for b, n in batches.items() if n != SQLITE_BATCH}
+        assert not partial, f"incomplete batches: {partial}"
+        assert acked == [f"c{cycle}-{j}" for j in range(len(acked))], acked[:5]
+        missing = set(acked) - set(batches)
+        assert not missing, f"acknowledged batches missing: {sorted(missing)}"
+        extra = set(batches) - set(acked)
+        assert extra <= {f"c{cycle}-{len(acked)}"}, f"batches never written: {extra}"
+        stats.unacked_done += len(extra)
+        batches_seen += len(batches)
+
+        async def reopen() -> int:
+            async with SqliteStore(path, COLLECTION, ExampleItem) as store:
+                return await store.count()
+
+        assert asyncio.run(reopen()) == len(rows)
+        # Start the next cycle from the seed again, so the database stays small.
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute(f"DELETE FROM {COLLECTION} WHERE id NOT LIKE 'seed-%'")
+        finally:
+            db.close()
+
+    started = time.monotonic()
+    run = kill_cycles(tmp_path, "sqlite", SQLITE_KILLS, SQLITE_WINDOW, args, check)
+    run.unacked_done = stats.unacked_done
+    elapsed = time.monotonic() - started
+    print(
+        run.line(
+            "sqlite",
+            f", {batches_seen} complete batches of {SQLITE_BATCH} found, {elapsed:.1f}s",
+        )
+    )
+    assert run.acked > 0, "no import was ever acknowledged before a kill"
