@@ -81,7 +81,7 @@ class BrowserScreen(Screen[None]):
         with Horizontal(id="panes"):
             yield StorePane(json_store(self.data_dir), "JSON", id="json-pane")
             yield StorePane(sqlite_store(self.data_dir), "SQLite", id="sqlite-pane")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         for button in self.query(Button):

@@ -107,7 +107,7 @@ class RecordTable(ScrollView, can_focus=True):
     ]
 
     DEFAULT_CSS = """
-    RecordTable { height: 1fr; }
+    RecordTable { height: 1fr; overflow-x: hidden; }
     RecordTable > .record-table--header { text-style: bold; background: $panel; }
     RecordTable > .record-table--cursor { background: $block-cursor-blurred-background; }
     RecordTable:focus > .record-table--cursor {
@@ -164,7 +164,7 @@ class RecordTable(ScrollView, can_focus=True):
         self._wanted.clear()
         self.total = total
         self.cursor = min(max(cursor, 0), max(total - 1, 0))
-        self.virtual_size = Size(self.size.width, total + 1)
+        self.virtual_size = Size(0, total + 1)
         self._scroll_cursor_into_view(center=True)
         self.refresh()
         self._announce()
@@ -180,7 +180,7 @@ class RecordTable(ScrollView, can_focus=True):
             self._pages.popitem(last=False)
         if total != self.total:
             self.total = total
-            self.virtual_size = Size(self.size.width, total + 1)
+            self.virtual_size = Size(0, total + 1)
             self.cursor = min(self.cursor, max(total - 1, 0))
         self.refresh()
         if self.cursor // PAGE_SIZE == page:
@@ -258,7 +258,7 @@ class RecordTable(ScrollView, can_focus=True):
         self.move_to(0 if where == 0 else self.total - 1)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(event.size.width, self.total + 1)
+        self.virtual_size = Size(0, self.total + 1)
         self._scroll_cursor_into_view()
 
     def on_click(self, event: events.Click) -> None:
