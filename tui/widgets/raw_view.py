@@ -32,8 +32,6 @@ MAX_LINE_BYTES = 16_384
 
 TAB_SIZE = 8
 
-_TOKEN_KINDS = ("key", "string", "number", "literal", "punct", "space", "other")
-
 
 class RawFileView(ScrollView, can_focus=True):
     """Lines of a file with line numbers and JSON colours; one line may be marked current.
@@ -43,6 +41,8 @@ class RawFileView(ScrollView, can_focus=True):
     ``jump_to(line)`` marks a line and scrolls it near the top as soon as the index has
     enough lines below it to do so.
     """
+
+    ALLOW_SELECT = False  # lines carry no offsets for Textual's text selection
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "scroll_up", "Up", id="raw.scroll_up", show=False),
@@ -98,6 +98,7 @@ class RawFileView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._index: LineIndex | None = index
         self._line_count = 0
+        self._complete = False  # the index was done when _line_count was taken
         self._max_width = 0  # widest content (cells) rendered so far
         self._gutter_width = 0
         self._width_pending = False
@@ -128,8 +129,9 @@ class RawFileView(ScrollView, can_focus=True):
     def index_updated(self) -> None:
         """The index has grown: show the new lines, and jump if a jump is waiting."""
         index = self._index
-        count = index.line_count if index is not None else 0
-        self._line_count = count
+        # done before line_count: if the index was complete, the count read is final
+        self._complete = index is None or index.done
+        self._line_count = index.line_count if index is not None else 0
         self._gutter_width = self._gutter_width_for(index)
         self._update_virtual_size()
         self.refresh()
@@ -172,12 +174,12 @@ class RawFileView(ScrollView, can_focus=True):
     def _try_jump(self) -> None:
         if not self._jump_pending or self.current_line is None:
             return
-        index = self._index
         height = self.scrollable_content_region.height
-        if index is None or not height:
+        if self._index is None or not height:
             return
         line = self.current_line
-        if index.done or self._line_count >= line + height:
+        # Only what the view knows counts (the index may be ahead of the virtual size).
+        if self._line_count > line and (self._complete or self._line_count >= line + height):
             self._jump_pending = False
             # force: the scrollbars may not be laid out for the new size yet
             self.scroll_to(y=max(line - 2, 0), animate=False, immediate=True, force=True)
