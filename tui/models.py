@@ -55,8 +55,12 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``: ``2026-11-29T17:55:20.845500Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 in UTC with ``Z``: ``2026-11-29T17:55:20.845500Z``.
+
+    Not ``strftime``: its ``%Y`` does not pad years before 1000 to four digits, which
+    would write a timestamp no ISO parser (ours included) reads back.
+    """
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 UtcDatetime = Annotated[

@@ -63,13 +63,25 @@ def parse_json_value(text: str | bytes) -> Any:
             raise
         # A number orjson reads as a double overflows; it may be a legal integer that
         # Python holds exactly (or a real overflow, which the strict parser rejects).
-        return _strict_loads(data.decode("utf-8"))
+        return _strict_value(data)
     try:
         if orjson.dumps(value) == data:
-            return value
+            return value  # orjson writes at most 255 levels: no need to check the depth
     except TypeError:
         pass
-    return _strict_loads(data.decode("utf-8"))
+    return _strict_value(data)
+
+
+def _strict_value(data: bytes) -> Any:
+    """The strict parse of one value, held to the same depth bound as a store file (a
+    record we read but could not write into a JSON store that reads it back is no good)."""
+    try:
+        value = _strict_loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nesting is too deep to be a record") from None
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")
+    return value
 
 
 def _past_double(exc: orjson.JSONDecodeError) -> bool:
