@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,13 +106,20 @@ def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+# Characters JSON leaves unescaped that a terminal may still act on (DEL, C1 controls such
+# as the one-byte CSI U+009B, bidi overrides). They only occur inside JSON strings, so a
+# \uXXXX escape keeps the output valid JSON that decodes to exactly the stored data.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _raw_json(value: Any) -> str:
     try:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")
     except TypeError:
         import json
 
-        return json.dumps(value, indent=2, ensure_ascii=False)
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 async def _opened(store: Store[Any]) -> Store[Any]:
@@ -231,8 +239,17 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
     store = await _opened(_store(data_dir, args.backend))
     try:
         entry = await _require(store, args.id)
-        base = entry.raw if isinstance(entry.raw, dict) else {"id": args.id}
-        record = _validate(store.model, {**base, **changes})
+        if not isinstance(entry.raw, dict):
+            # Editing would replace the stored value with the given fields alone.
+            raise CliError(
+                f"record {printable(args.id)!r} in {store.label} is not a JSON object"
+                f" ({printable(entry.error or 'invalid')}); nothing was changed:"
+                " fix it by hand, or delete it and add it again"
+            )
+        base = entry.raw
+        # The record stays under the id it was asked for, even when its stored id field
+        # says otherwise (an invalid entry): never write over another record.
+        record = _validate(store.model, {**base, **changes, "id": args.id})
         await store.upsert(record)
     finally:
         await store.close()
