@@ -150,7 +150,8 @@ async def cmd_list(args: argparse.Namespace, data_dir: Path) -> int:
         _out(_table(entries))
     invalid = sum(1 for e in entries if not e.valid)
     _message(
-        f"{len(entries)} record(s) in {store.label}" + (f", {invalid} invalid" if invalid else "")
+        f"{len(entries)} record(s) in {printable(store.label)}"
+        + (f", {invalid} invalid" if invalid else "")
     )
     return 0
 
@@ -181,7 +182,7 @@ def _table(entries: list[Entry[Any]]) -> str:
 async def _require(store: Store[Any], record_id: str) -> Entry[Any]:
     entry = await store.get(record_id)
     if entry is None:
-        raise CliError(f"no record with id {printable(record_id)!r} in {store.label}")
+        raise CliError(f"no record with id {printable(record_id)!r} in {printable(store.label)}")
     return entry
 
 
@@ -217,14 +218,14 @@ async def cmd_add(args: argparse.Namespace, data_dir: Path) -> int:
     try:
         if await store.get(record.id) is not None:
             raise CliError(
-                f"a record with id {printable(record.id)!r} already exists in {store.label};"
-                " use edit"
+                f"a record with id {printable(record.id)!r} already exists in "
+                f"{printable(store.label)}; use edit"
             )
         await store.upsert(record)
     finally:
         await store.close()
     _out(record.id)
-    _message(f"added {printable(record.id)} to {store.label}")
+    _message(f"added {printable(record.id)} to {printable(store.label)}")
     return 0
 
 
@@ -242,7 +243,7 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
         if not isinstance(entry.raw, dict):
             # Editing would replace the stored value with the given fields alone.
             raise CliError(
-                f"record {printable(args.id)!r} in {store.label} is not a JSON object"
+                f"record {printable(args.id)!r} in {printable(store.label)} is not a JSON object"
                 f" ({printable(entry.error or 'invalid')}); nothing was changed:"
                 " fix it by hand, or delete it and add it again"
             )
@@ -253,7 +254,7 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
         await store.upsert(record)
     finally:
         await store.close()
-    _message(f"updated {printable(args.id)} in {store.label}")
+    _message(f"updated {printable(args.id)} in {printable(store.label)}")
     return 0
 
 
@@ -264,7 +265,7 @@ async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
         await store.delete(args.id)
     finally:
         await store.close()
-    _message(f"deleted {printable(args.id)} from {store.label}")
+    _message(f"deleted {printable(args.id)} from {printable(store.label)}")
     return 0
 
 
@@ -283,7 +284,7 @@ async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb:
                 _message("nothing to copy: the target already has every record")
             else:
                 result = await transfer.apply(plan, target)
-                _message(f"{verb}: wrote {result.written} record(s) to {target.label}")
+                _message(f"{verb}: wrote {result.written} record(s) to {printable(target.label)}")
         finally:
             await target.close()
     finally:

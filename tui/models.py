@@ -85,11 +85,9 @@ class BaseRecord(BaseModel):
         return self.model_dump(mode="json")
 
     def touched(self, created_at: datetime | None = None) -> BaseRecord:
-        """A copy stamped as written now, keeping ``created_at`` (or the one given)."""
-        update: dict[str, Any] = {"updated_at": utcnow()}
-        if created_at is not None:
-            update["created_at"] = created_at
-        return self.model_copy(update=update)
+        """A copy stamped as written now, created at ``created_at`` (a new record: now)."""
+        now = utcnow()
+        return self.model_copy(update={"updated_at": now, "created_at": created_at or now})
 
 
 class ExampleItem(BaseRecord):
