@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    model_validator,
 )
 
 
@@ -80,14 +81,21 @@ class BaseRecord(BaseModel):
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
 
+    @model_validator(mode="after")
+    def _same_instant_when_new(self) -> BaseRecord:
+        # A record made without an updated_at was last written when it was created.
+        if "updated_at" not in self.model_fields_set:
+            self.updated_at = self.created_at
+        return self
+
     def to_raw(self) -> dict[str, Any]:
         """The record as JSON-ready data, unknown fields included."""
         return self.model_dump(mode="json")
 
     def touched(self, created_at: datetime | None = None) -> BaseRecord:
-        """A copy stamped as written now, created at ``created_at`` (a new record: now)."""
-        now = utcnow()
-        return self.model_copy(update={"updated_at": now, "created_at": created_at or now})
+        """A copy stamped as written now, created at ``created_at`` (default: its own)."""
+        update = {"updated_at": utcnow(), "created_at": created_at or self.created_at}
+        return self.model_copy(update=update)
 
 
 class ExampleItem(BaseRecord):

@@ -91,11 +91,9 @@ def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
 
 
 def stamp_for_write(record: T, existing: Any) -> T:
-    """The record as written now: ``updated_at`` refreshed, an existing record's
-    ``created_at`` kept (its own, if that one is unreadable), a new one's set to now."""
-    if existing is None:
-        created = None
-    elif isinstance(existing, dict):
+    """The record as written now: ``updated_at`` refreshed; ``created_at`` is the stored
+    record's, or (new, or stored one unreadable) the record's own."""
+    if isinstance(existing, dict):
         created = parse_timestamp(existing.get("created_at")) or record.created_at
     else:
         created = record.created_at
