@@ -281,7 +281,7 @@ class JsonStore(Generic[T]):
             and all(map(operator.is_, old.values(), islice(data.values(), count)))
         ):
             return False  # a record was changed, removed or moved: write it all
-        tail = jsonio.appended_tail(islice(data.items(), count, None))
+        tail = jsonio.appended_tail((key, data[key]) for key in islice(data, count, None))
         if tail is None:
             return False
         signature = self._signature
