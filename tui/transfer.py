@@ -8,8 +8,10 @@ one SQLite transaction or one atomic JSON write: all or nothing.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +104,30 @@ def same_json(a: Any, b: Any) -> bool:
 
 
 async def _target_raws(target: Store[Any]) -> dict[str, Any]:
-    return {entry.id: entry.raw async for entry in target.iter_all()}
+    # Only compared, never shown: no need to validate the target's records.
+    return {record_id: raw async for record_id, raw in target.iter_raw()}
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Bulk work makes ~10 objects a record that all stay alive until it ends; the cyclic
+    garbage collector would rescan them over and over (a third of an import's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def make_plan(source: Store[Any], target: Store[Any]) -> Plan:
     """Compare every source record with the target. Reads only; writes nothing."""
+    with _collector_paused():
+        return await _make_plan(source, target)
+
+
+async def _make_plan(source: Store[Any], target: Store[Any]) -> Plan:
     existing = await _target_raws(target)
     plan = Plan(source.label, target.label)
     seen: set[str] = set()
@@ -131,5 +152,6 @@ async def apply(plan: Plan, target: Store[Any], progress: Progress | None = None
     """Write the plan's new and changed records into ``target``, all or nothing."""
     if plan.nothing_to_do:
         return Result(0, plan)
-    written = await target.put_raw_many(plan.to_write, progress)
+    with _collector_paused():
+        written = await target.put_raw_many(plan.to_write, progress)
     return Result(written, plan)

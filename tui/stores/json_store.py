@@ -178,6 +178,11 @@ class JsonStore(Generic[T]):
         for key, raw in list(self._data.items()):
             yield make_entry(self.model, key, raw)
 
+    async def iter_raw(self, batch_size: int = 1000) -> AsyncIterator[tuple[str, Any]]:
+        """Every (id, stored value) in file order, unvalidated."""
+        for item in self.raw_items():
+            yield item
+
     def raw_items(self) -> list[tuple[str, Any]]:
         """The stored values in file order, unvalidated (for transfers and the raw view)."""
         self._check_readable()
