@@ -426,3 +426,18 @@ async def test_export_into_malformed_json_is_refused(seeded: Path) -> None:
         assert any("Cannot export" in n.message for n in app._notifications)
     await asyncio.sleep(0)
     assert FileState.of(path) == before
+
+
+async def test_transfer_buttons_work_by_mouse(seeded: Path) -> None:
+    app = BrowserApp(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.click("#import")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Import JSON → SQLite" in str(app.screen.query_one("#confirm-title").render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#export")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Export SQLite → JSON" in str(app.screen.query_one("#confirm-title").render())
+        await pilot.press("escape")
