@@ -59,6 +59,7 @@ class StorePane(Vertical):
         self.error: StoreError | None = None
         self.matching = 0
         self.total_records = 0
+        self.loading_state = False
         self._opened = False
 
     def compose(self) -> ComposeResult:
@@ -94,12 +95,16 @@ class StorePane(Vertical):
     @work(exclusive=True, group="load")
     async def load(self, keep_id: str | None = None, announce: str | None = None) -> None:
         """(Re)read the store and show the page around ``keep_id`` (or the cursor)."""
+        self.loading_state = True
+        self._update_title()
         try:
-            if self._opened:
-                await self.store.reload()
-            else:
+            if not self._opened:
                 await self.store.open()
                 self._opened = True
+            elif self.error is not None or self.store.kind == "json":
+                # SQLite answers every query from the file itself: reopening it would
+                # only pull the connection from under page fetches still in flight.
+                await self.store.reload()
             if isinstance(self.store, JsonStore) and self.store.load_error is not None:
                 raise self.store.load_error
             self.total_records = await self.store.count()
@@ -109,8 +114,10 @@ class StorePane(Vertical):
                 found = await self.store.position(self.query_state, keep_id)
                 cursor = found if found is not None else cursor
         except StoreError as exc:
+            self.loading_state = False
             self._show_error(exc)
             return
+        self.loading_state = False
         self._clear_error()
         self.table.reset(self.matching, cursor)
         self._update_title()
@@ -191,7 +198,9 @@ class StorePane(Vertical):
         where = str(store.path)
         if store.kind == "sqlite":
             where += f" [{getattr(store, 'table', '')}]"
-        if self.error is not None:
+        if self.loading_state:
+            count = "loading…"
+        elif self.error is not None:
             count = "error"
         elif self.query_state.filter:
             count = f"{self.matching} of {self.total_records}"
