@@ -271,9 +271,9 @@ async def test_outside_change_is_picked_up_and_cursor_stays(seeded: Path) -> Non
         with sqlite3.connect(db_path(seeded)) as db:
             db.execute("DELETE FROM example_items WHERE id = ?", (SQLITE_RECORDS[-1]["id"],))
         db.close()
-        await wait_for(pilot, lambda: left.table.total == 13, timeout=4)
+        await wait_for(pilot, lambda: left.table.total == 13, timeout=15)
         await wait_for(pilot, lambda: left.current is not None and left.current.id == keep.id)
-        await wait_for(pilot, lambda: right.table.total == 11, timeout=4)
+        await wait_for(pilot, lambda: right.table.total == 11, timeout=15)
 
 
 async def test_malformed_json_is_an_error_state_and_r_recovers(seeded: Path) -> None:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
 
     sub.add_parser("schema", help="print the record schema (JSON Schema)")
+
+    p = sub.add_parser(
+        "generate", help="fill empty stores with generated example items (for trying out scale)"
+    )
+    p.add_argument("--count", type=_count, required=True, help="how many records")
+    p.add_argument("--backend", choices=("sqlite", "json", "both"), default="sqlite")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same records")
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _store(data_dir: Path, backend: str) -> Store[Any]:
@@ -314,6 +332,30 @@ async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
     return await _transfer(source, target, args.dry_run, "import")
 
 
+async def cmd_generate(args: argparse.Namespace, data_dir: Path) -> int:
+    from tui.generate import Backend, fill_stores  # only this command needs the generator
+
+    backends: tuple[Backend, ...] = (
+        ("sqlite", "json") if args.backend == "both" else (args.backend,)
+    )
+    stores = [_store(data_dir, backend) for backend in backends]
+    # Refuse before writing anything: generated records are only for empty stores.
+    for store in stores:
+        if store.path.exists() and store.path.stat().st_size > 0:
+            raise CliError(
+                f"{printable(store.label)} already exists and is not empty; nothing was"
+                " written (generate only fills empty stores: use another --data-dir)"
+            )
+    for backend, store in zip(backends, stores, strict=True):
+        start = time.perf_counter()
+        await fill_stores(data_dir, args.count, backend, seed=args.seed)
+        elapsed = time.perf_counter() - start
+        _message(
+            f"generated {args.count} record(s) into {printable(store.label)} in {elapsed:.2f} s"
+        )
+    return 0
+
+
 def cmd_schema() -> int:
     _out(_raw_json(model_for().model_json_schema()))
     return 0
@@ -327,6 +369,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "export": cmd_export,
     "import": cmd_import,
+    "generate": cmd_generate,
 }
 
 
