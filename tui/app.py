@@ -24,7 +24,7 @@ from tui.models import BaseRecord
 from tui.sample import seed_if_empty
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.record_form import RecordForm
-from tui.stores import Store, StoreError
+from tui.stores import Entry, Store, StoreError
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
@@ -165,13 +165,19 @@ class BrowserScreen(Screen[None]):
         form = RecordForm(pane.store.model, f"Add to {pane.kind_title} store")
         self.app.push_screen(form, self._saver(pane, "Added"))
 
-    def action_edit(self) -> None:
-        pane = self.focused_pane
-        if self._refuse(pane, "edit in"):
-            return
+    def _selected(self, pane: StorePane, what: str) -> Entry[Any] | None:
+        """The pane's selected entry, if the pane can be written and has one."""
+        if self._refuse(pane, what):
+            return None
         entry = pane.current
         if entry is None:
             self.notify("No record selected", severity="warning")
+        return entry
+
+    def action_edit(self) -> None:
+        pane = self.focused_pane
+        entry = self._selected(pane, "edit in")
+        if entry is None:
             return
         initial = entry.raw if isinstance(entry.raw, dict) else {"id": entry.id}
         form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
@@ -203,11 +209,8 @@ class BrowserScreen(Screen[None]):
 
     def action_delete(self) -> None:
         pane = self.focused_pane
-        if self._refuse(pane, "delete from"):
-            return
-        entry = pane.current
+        entry = self._selected(pane, "delete from")
         if entry is None:
-            self.notify("No record selected", severity="warning")
             return
         question = ConfirmScreen(
             f"Delete from the {pane.kind_title} store?",
