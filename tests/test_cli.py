@@ -11,6 +11,8 @@ import asyncio
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -624,3 +626,16 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path: Path) -> None:
         assert run.err.startswith("usage:"), str(run)
         assert "error:" in run.err.splitlines()[-1] and says in run.err
     assert not d.exists(), "a usage error touched the data dir"
+
+
+def test_no_subcommand_off_a_terminal_fails_instead_of_starting_the_app(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", "--data-dir", str(tmp_path / "d")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().startswith("error:") and "terminal" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "d").exists()

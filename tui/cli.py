@@ -378,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     try:
         if args.command is None:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                # A script that forgot its subcommand should fail, not hang in a UI.
+                raise CliError("no subcommand, and not on a terminal to start the browser")
             from tui.app import run_app  # Textual is imported only when the app runs
 
             return run_app(data_dir)
