@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic
@@ -34,9 +35,27 @@ from tui.stores.base import (
     stamp_for_write,
 )
 from tui.stores.jsonio import parse_json_value, serialize_compact
+from tui.stores.ordering import ascii_lower, matches_filter
 
 BUSY_TIMEOUT_MS = 5000
 _BATCH = 2000
+
+# Page boundaries remembered per query (keyset paging), and how many queries and filter
+# counts are remembered: enough for a pane going back and forth, small whatever the store.
+_ANCHORS_PER_QUERY = 64
+_QUERIES_REMEMBERED = 8
+_COUNTS_REMEMBERED = 16
+
+# A needle made only of these could be part of how SQLite writes a number (1e5 reads as
+# 100000.0, true as 1, 1e999 as Inf), text that need not appear in the JSON as written.
+_NUMBER_CHARS = frozenset("0123456789.-+e")
+
+# Reading a filtered page in index order visits about (rows wanted) x (all rows / matching
+# rows) rows, each a random read of the table; past this many, one sequential scan of the
+# table and a sort of the matches is cheaper (a filter that few records match).
+_SCAN_ROWS = 100_000
+
+Key = tuple[Any, str]  # (sort key, id) of one row: a keyset anchor
 
 
 class SqliteStore(Generic[T]):
@@ -49,6 +68,12 @@ class SqliteStore(Generic[T]):
         self._quoted = '"' + self.table + '"'
         self._db: aiosqlite.Connection | None = None
         self._signature: tuple[FileSignature | None, FileSignature | None] | None = None
+        # Read caches, valid for one state of the data (see _check_fresh).
+        self._data_version: int | None = None
+        self._generation = 0  # bumped whenever the caches are dropped
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._anchors: OrderedDict[Query, OrderedDict[int, Key]] = OrderedDict()
+        self._indexed: set[str] = set()  # sort fields whose index exists (or failed)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> SqliteStore[T]:
@@ -85,6 +110,7 @@ class SqliteStore(Generic[T]):
             await _enable_wal(db)
             await db.execute_fetchall("PRAGMA synchronous = FULL")
             await self._ensure_table(db)
+            await db.create_function("tui_matches", 2, _json_matches, deterministic=True)
         except sqlite3.DatabaseError as exc:
             await db.close()
             raise _database_error(self.path, exc) from None
@@ -93,6 +119,9 @@ class SqliteStore(Generic[T]):
             raise
         self._db = db
         self._signature = self._file_signature()
+        self._forget()
+        self._data_version = None
+        self._indexed.clear()
 
     async def _ensure_table(self, db: aiosqlite.Connection) -> None:
         async with db.execute(f"PRAGMA table_info({self._quoted})") as cursor:
@@ -138,8 +167,30 @@ class SqliteStore(Generic[T]):
         current = self._file_signature()
         if current != self._signature:
             self._signature = current
+            self._forget()
             return True
         return False
+
+    # -- read caches -------------------------------------------------------------------
+
+    def _forget(self) -> None:
+        """Drop cached counts and page anchors: the data may have changed."""
+        self._generation += 1
+        self._counts.clear()
+        self._anchors.clear()
+
+    async def _check_fresh(self) -> None:
+        """Drop the caches if another connection committed since they were filled.
+
+        ``PRAGMA data_version`` changes on every commit by any other connection (another
+        process, or another store on the same file); our own writes drop the caches
+        themselves. One cheap query per page.
+        """
+        rows = await self._fetch("PRAGMA data_version")
+        version = int(rows[0][0])
+        if version != self._data_version:
+            self._data_version = version
+            self._forget()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -181,22 +232,62 @@ class SqliteStore(Generic[T]):
             raise _database_error(self.path, exc) from None
 
     def _matching(self, needle: str) -> tuple[str, dict[str, Any]]:
-        """SQL condition and parameters for the filter (``1`` when there is none)."""
+        """SQL condition and parameters for the filter (``1`` when there is none).
+
+        A record matches when the needle is an ASCII case-insensitive substring of the id
+        or of any scalar value inside it (``ordering.matches_filter``); a ``data`` column
+        that is not JSON matches on its text. Walking the JSON (json_tree) is what costs,
+        so JSON rows first pass a cheap test that every match passes: the needle appears
+        in the JSON text as written, or the text has an escape (a backslash) that may hide
+        it. Needles that could be part of a number as SQLite writes it skip that test.
+        """
         if not needle:
             return "1", {}
-        # Any scalar value inside the record, or the id; LIKE is ASCII case-insensitive.
+        # SQLite's JSON functions stop at a NUL in a value, so a value holding one (which
+        # JSON writes as \u0000) is compared in Python; LIKE stops at a NUL in the needle,
+        # so such a needle compares whole texts (lower() and instr() keep NULs).
+        params = {"needle": "%" + _escape_like(needle) + "%", "raw": needle}
+        if "\x00" in needle:
+            params["needle"] = ascii_lower(needle)
+            condition = (
+                "(instr(lower(id), :needle) > 0"
+                " OR (data GLOB '*\\u0000*' AND json_valid(data) AND tui_matches(data, :raw))"
+                " OR (instr(lower(data), :needle) > 0 AND NOT json_valid(data)))"
+            )
+            return condition, params
+        lowered = ascii_lower(needle)
+        if set(lowered) <= _NUMBER_CHARS or lowered in "-inf":
+            prefilter = ""
+        else:
+            prefilter = "(data LIKE :needle ESCAPE '\\' OR data GLOB '*\\*') AND "
         condition = (
-            "(id LIKE :needle ESCAPE '\\' OR (json_valid(data) AND EXISTS ("
-            "SELECT 1 FROM json_tree(data) AS t WHERE t.atom IS NOT NULL"
-            " AND CAST(t.atom AS TEXT) LIKE :needle ESCAPE '\\'))"
-            " OR (NOT json_valid(data) AND data LIKE :needle ESCAPE '\\'))"
+            f"(id LIKE :needle ESCAPE '\\' OR ({prefilter}CASE"
+            " WHEN NOT json_valid(data) THEN data LIKE :needle ESCAPE '\\'"
+            " WHEN data GLOB '*\\u0000*' THEN tui_matches(data, :raw)"
+            " ELSE EXISTS (SELECT 1 FROM json_tree(data) AS t WHERE t.atom IS NOT NULL"
+            " AND CAST(t.atom AS TEXT) LIKE :needle ESCAPE '\\') END))"
         )
-        return condition, {"needle": "%" + _escape_like(needle) + "%"}
+        return condition, params
 
     async def count(self, filter: str = "") -> int:
+        await self._check_fresh()
+        return await self._count(filter)
+
+    async def _count(self, filter: str) -> int:
+        """count() without the freshness check; cached per filter until the data changes."""
+        cached = self._counts.get(filter)
+        if cached is not None:
+            self._counts.move_to_end(filter)
+            return cached
+        generation = self._generation
         condition, params = self._matching(filter)
         rows = await self._fetch(f"SELECT count(*) FROM {self._quoted} WHERE {condition}", params)
-        return int(rows[0][0])
+        total = int(rows[0][0])
+        if generation == self._generation:
+            self._counts[filter] = total
+            while len(self._counts) > _COUNTS_REMEMBERED:
+                self._counts.popitem(last=False)
+        return total
 
     async def get(self, record_id: str) -> Entry[T] | None:
         rows = await self._fetch(
@@ -208,21 +299,117 @@ class SqliteStore(Generic[T]):
     async def page(
         self, query: Query = DEFAULT_QUERY, offset: int = 0, limit: int = 100
     ) -> Page[T]:
+        """Rows ``offset`` to ``offset + limit - 1`` of ``query``'s order.
+
+        Deep pages are not found by OFFSET, which walks every row before them: the first
+        and last row of each page served are remembered (anchors), so the page next to one
+        served (page down, page up) starts from its neighbour's key (keyset paging); and a
+        page in the second half is read backwards from the end. Only a jump to a page with
+        no known neighbour uses OFFSET, from whichever end is nearer.
+        """
+        await self._check_fresh()
+        generation = self._generation
+        await self._ensure_index(query.sort)
+        total = await self._count(query.filter)
+        start = max(offset, 0)  # SQLite reads a negative OFFSET as 0
+        if limit < 0:  # SQLite's meaning: no limit
+            limit = total
+        limit = min(limit, max(total - start, 0))
+        if limit == 0:
+            return Page([], offset, total)
+        forward = not query.descending  # ascending in SQL terms
+        everything = await self._count("") if query.filter else total
+        sparse = query.filter != "" and limit * everything > _SCAN_ROWS * total
+        anchors = self._anchors.get(query)
+        if anchors is not None and start - 1 in anchors:
+            rows = await self._seek(query, forward, anchors[start - 1], 0, limit, sparse)
+        elif start > 0 and anchors is not None and start + limit in anchors:
+            rows = await self._seek(query, not forward, anchors[start + limit], 0, limit, sparse)
+            rows.reverse()
+        elif start <= total - (start + limit):
+            sparse = query.filter != "" and (start + limit) * everything > _SCAN_ROWS * total
+            rows = await self._seek(query, forward, None, start, limit, sparse)
+        else:
+            skip = total - start - limit
+            sparse = query.filter != "" and (skip + limit) * everything > _SCAN_ROWS * total
+            rows = await self._seek(query, not forward, None, skip, limit, sparse)
+            rows.reverse()
+        if rows and generation == self._generation:
+            self._remember(query, start, rows)
+        return Page([self._entry(row[:4]) for row in rows], offset, total)
+
+    def _remember(self, query: Query, offset: int, rows: list[Any]) -> None:
+        anchors = self._anchors.get(query)
+        if anchors is None:
+            anchors = self._anchors[query] = OrderedDict()
+            while len(self._anchors) > _QUERIES_REMEMBERED:
+                self._anchors.popitem(last=False)
+        else:
+            self._anchors.move_to_end(query)
+        for where, row in ((offset, rows[0]), (offset + len(rows) - 1, rows[-1])):
+            anchors[where] = (row[4], row[0])
+            anchors.move_to_end(where)
+        while len(anchors) > _ANCHORS_PER_QUERY:
+            anchors.popitem(last=False)
+
+    async def _seek(
+        self,
+        query: Query,
+        ascending: bool,
+        after: Key | None,
+        skip: int,
+        limit: int,
+        scan: bool = False,
+    ) -> list[Any]:
+        """Up to ``limit`` rows (id, data, created_at, updated_at, sort key) matching the
+        query's filter, in ascending or descending (sort key, id) order, starting after the
+        row ``after`` or, without it, after skipping ``skip`` rows. ``scan`` reads the
+        table front to back and sorts the matches instead of following an index.
+
+        SQL orders NULL keys first; a keyset condition on a NULL key is no use to the index,
+        so the NULL keys and the others are read as two runs, one after the other.
+        """
         condition, params = self._matching(query.filter)
-        direction = "DESC" if query.descending else "ASC"
-        order = f"{self._sort_expr(query)} {direction}"
-        if query.sort != "id":
-            order += f", id {direction}"
-        rows = await self._fetch(
-            f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE {condition}"
-            f" ORDER BY {order} LIMIT :limit OFFSET :offset",
-            {**params, "limit": limit, "offset": offset},
+        expr = self._sort_expr(query)
+        direction = "ASC" if ascending else "DESC"
+        order = (
+            f"{expr} {direction}" if query.sort == "id" else f"{expr} {direction}, id {direction}"
         )
-        total = await self.count(query.filter)
-        return Page([self._entry(r) for r in rows], offset, total)
+        select = (
+            f"SELECT id, data, created_at, updated_at, {expr} FROM {self._quoted}"
+            f"{' NOT INDEXED' if scan else ''} WHERE {condition} AND "
+        )
+        tail = f" ORDER BY {order} LIMIT :limit OFFSET :skip"
+        compare = ">" if ascending else "<"
+        if after is None:
+            runs = ["1"]
+        elif query.sort == "id":
+            runs = [f"id {compare} :id"]
+        elif after[0] is None:
+            runs = [f"{expr} IS NULL AND id {compare} :id"]
+            if ascending:
+                runs.append(f"{expr} IS NOT NULL")
+        else:
+            # Not the row value (key, id) > (?, ?): SQLite seeks an expression index by
+            # plain comparisons on the expression only.
+            runs = [f"{expr} {compare}= :key AND ({expr} {compare} :key OR id {compare} :id)"]
+            if not ascending:
+                runs.append(f"{expr} IS NULL")
+        if after is not None:
+            params = {**params, "key": after[0], "id": after[1]}
+        rows: list[Any] = []
+        for run in runs:
+            rows += await self._fetch(
+                select + run + tail, {**params, "limit": limit - len(rows), "skip": skip}
+            )
+            if len(rows) >= limit:
+                break
+        return rows
 
     async def position(self, query: Query, record_id: str) -> int | None:
         """Where ``record_id`` stands in ``query``'s order, or None if it is not there."""
+        await self._check_fresh()
+        await self._ensure_index(query.sort)
         condition, params = self._matching(query.filter)
         expr = self._sort_expr(query)
         found = await self._fetch(
@@ -232,25 +419,52 @@ class SqliteStore(Generic[T]):
         if not found:
             return None
         key = found[0][0]
-        # Rows before it in ascending order: NULL keys first, then by (key, id).
-        if key is None:
-            before = f"({expr} IS NULL AND id < :id)"
+        # Rows before it in ascending order: NULL keys first, then by (key, id); counted
+        # as runs the sort index can answer.
+        if query.sort == "id":
+            runs = ["id < :id"]
+        elif key is None:
+            runs = [f"{expr} IS NULL AND id < :id"]
         else:
-            before = f"({expr} IS NULL OR {expr} < :key OR ({expr} = :key AND id < :id))"
-        rows = await self._fetch(
-            f"SELECT count(*) FROM {self._quoted} WHERE {condition} AND {before}",
-            {**params, "id": record_id, "key": key},
-        )
-        ascending = int(rows[0][0])
+            runs = [f"{expr} IS NULL", f"{expr} <= :key AND ({expr} < :key OR id < :id)"]
+        # Filtered, the rows before it are counted by one sequential scan of the table:
+        # an index range would read most of them at random to test the filter.
+        scan = " NOT INDEXED" if query.filter else ""
+        ascending = 0
+        for run in runs:
+            rows = await self._fetch(
+                f"SELECT count(*) FROM {self._quoted}{scan} WHERE {condition} AND {run}",
+                {**params, "id": record_id, "key": key},
+            )
+            ascending += int(rows[0][0])
         if not query.descending:
             return ascending
-        return await self.count(query.filter) - 1 - ascending
+        return await self._count(query.filter) - 1 - ascending
 
     def _sort_expr(self, query: Query) -> str:
         if query.sort == "id":
             return "id"
-        # json_extract raises on a row whose data is not JSON: such rows sort as NULL.
-        return f"(CASE WHEN json_valid(data) THEN json_extract(data, '$.{query.sort}') END)"
+        return _field_expr(query.sort)
+
+    async def _ensure_index(self, field: str) -> None:
+        """Create the expression index that sorting by ``field`` reads, once.
+
+        ``"<table>__<field>"`` on (the field's value, id): ordered pages and keyset seeks
+        become index range scans. The field comes from SORT_FIELDS, never from user text.
+        A database we cannot write to (read-only, locked) is sorted without one.
+        """
+        if field == "id" or field in self._indexed:
+            return
+        self._indexed.add(field)
+        name = '"' + self.table + "__" + field + '"'
+        try:
+            await self.db.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {self._quoted}({_field_expr(field)}, id)"
+            )
+        except sqlite3.DatabaseError:
+            return
+        # Our own change to the file: not one to report as made by someone else.
+        self._signature = self._file_signature()
 
     async def _rows_in_storage_order(self, batch_size: int) -> AsyncIterator[list[Any]]:
         """All rows in storage (insertion) order, a batch at a time.
@@ -292,7 +506,15 @@ class SqliteStore(Generic[T]):
             await db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
+        except asyncio.CancelledError:
+            # The BEGIN still runs in aiosqlite's thread: the ROLLBACK queued behind it
+            # ends the transaction, or there was none.
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
         try:
+            # A failure or a cancellation (CancelledError, a BaseException) of ``work``
+            # rolls everything back: the ROLLBACK runs after any statement still running.
             result = await work(db)
             await db.execute("COMMIT")
         except BaseException as exc:
@@ -301,6 +523,10 @@ class SqliteStore(Generic[T]):
             if isinstance(exc, sqlite3.DatabaseError):
                 raise _database_error(self.path, exc) from None
             raise
+        finally:
+            # Reads running meanwhile saw the transaction's rows: whatever they cached
+            # (counts, page anchors) is dropped, committed or not.
+            self._forget()
         self._signature = self._file_signature()
         return result
 
@@ -357,17 +583,27 @@ class SqliteStore(Generic[T]):
         self,
         raws: Sequence[dict[str, Any]],
         progress: Callable[[int, int], None] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> int:
-        """Store records exactly as given, in one transaction, in batches."""
+        """Store records exactly as given, in one transaction, in batches.
+
+        ``check()`` runs before each batch and before the COMMIT, inside the transaction:
+        if it raises (a cancelled transfer), or the task is cancelled, ``_write`` rolls
+        the whole transaction back.
+        """
 
         async def work(db: aiosqlite.Connection) -> int:
             sql = self._upsert_sql(keep_created=False)
             total = len(raws)
             for start in range(0, total, _BATCH):
+                if check is not None:
+                    check()
                 batch = raws[start : start + _BATCH]
                 await db.executemany(sql, [_row(raw) for raw in batch])
                 if progress is not None:
                     progress(min(start + _BATCH, total), total)
+            if check is not None:
+                check()
             return total
 
         return int(await self._write(work))
@@ -416,6 +652,22 @@ def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
 def _column_timestamp(value: Any) -> Any:
     parsed = parse_timestamp(value)
     return value if parsed is None else format_timestamp(parsed)
+
+
+def _field_expr(field: str) -> str:
+    """The SQL for a record field's value, as the sort index on it is declared (the same
+    text, so SQLite matches them). json_extract raises on a row whose data is not JSON:
+    such rows give NULL."""
+    return f"(CASE WHEN json_valid(data) THEN json_extract(data, '$.{field}') END)"
+
+
+def _json_matches(text: Any, needle: Any) -> bool:
+    """tui_matches(data, needle) in SQL: the filter applied to a JSON document in Python,
+    for needles SQLite's JSON functions cannot compare (they stop at a NUL)."""
+    try:
+        return matches_filter(parse_json_value(text), str(needle))
+    except Exception:  # an exception here would abort the whole query
+        return False
 
 
 def _escape_like(text: str) -> str:
