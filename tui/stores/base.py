@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -175,5 +175,15 @@ class Store(Protocol[T]):
     def iter_raw(self, batch_size: int = 1000) -> AsyncIterator[tuple[str, Any]]: ...
     async def upsert(self, record: T) -> Entry[T]: ...
     async def upsert_many(self, records: Sequence[T]) -> int: ...
-    async def put_raw_many(self, raws: Sequence[dict[str, Any]], progress: Any = None) -> int: ...
+    async def put_raw_many(
+        self,
+        raws: Sequence[dict[str, Any]],
+        progress: Callable[[int, int], None] | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> int:
+        """Store records exactly as given, all or nothing, reporting ``progress(done,
+        total)``. ``check()`` is called between batches and right before the commit; if
+        it raises, nothing is written and the exception propagates."""
+        ...
+
     async def delete(self, record_id: str) -> bool: ...

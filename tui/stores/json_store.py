@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import operator
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
-from itertools import islice
+import threading
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from itertools import compress, islice
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -37,6 +38,14 @@ from tui.stores.ordering import matches_filter, sort_key
 R = TypeVar("R")
 
 
+class _Abandoned(Exception):
+    """Raised in the writing thread when the task awaiting the write was cancelled."""
+
+
+# More records changed or removed than this in one write: write the whole file.
+_SPLICE_LIMIT = 1000
+
+
 class JsonStore(Generic[T]):
     kind = "json"
 
@@ -46,12 +55,13 @@ class JsonStore(Generic[T]):
         self._data: dict[str, Any] = {}
         self._signature: FileSignature | None = None
         self._load_error: FileFormatError | None = None
-        # True while the file holds exactly what jsonio.serialize(self._data) writes, so
-        # that new records can be appended without serializing the others again.
+        # True while the file holds exactly what orjson writes for self._data (what
+        # jsonio.serialize writes), so that records can be spliced into it.
         self._file_is_serialized = False
         self._opened = False
         # (query, the data dict it was computed from, ordered ids)
         self._view: tuple[Query, dict[str, Any], list[str]] | None = None
+        self._matches: tuple[str, dict[str, Any], list[str]] | None = None
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> JsonStore[T]:
@@ -95,23 +105,22 @@ class JsonStore(Generic[T]):
 
     def _reload_sync(self) -> None:
         """Read the file; on failure keep the error and refuse writes, but do not raise."""
+        # The signature is taken before reading, on failure too: if the file changes
+        # while we read it (a writer mid-way), the next check sees a difference and
+        # reads again, never the reverse.
+        self._signature = FileSignature.of(self.path)
         try:
-            self._data, self._signature, self._file_is_serialized = self._read_sync()
+            self._data, self._file_is_serialized = self._read_sync()
             self._load_error = None
         except FileFormatError as exc:
-            self._data, self._signature = {}, FileSignature.of(self.path)
-            self._file_is_serialized = False
+            self._data, self._file_is_serialized = {}, False
             self._load_error = exc
 
-    def _read_sync(self) -> tuple[dict[str, Any], FileSignature | None, bool]:
-        # Take the signature before reading: if the file changes in between, the next
-        # check sees a difference and reads again, never the reverse.
-        signature = FileSignature.of(self.path)
+    def _read_sync(self) -> tuple[dict[str, Any], bool]:
         data = jsonio.read_file(self.path)
         if data is None:
-            return {}, None, False
-        value, serialized = jsonio.parse_store(self.path, data)
-        return value, signature, serialized
+            return {}, False
+        return jsonio.parse_store(self.path, data)
 
     async def changed_on_disk(self) -> bool:
         return await asyncio.to_thread(lambda: FileSignature.of(self.path) != self._signature)
@@ -126,7 +135,7 @@ class JsonStore(Generic[T]):
         self._check_readable()
         if not filter:
             return len(self._data)
-        return sum(1 for k, raw in self._data.items() if matches_filter(raw, filter, k))
+        return len(await asyncio.to_thread(self._matching_keys, filter))
 
     async def get(self, record_id: str) -> Entry[T] | None:
         self._check_readable()
@@ -139,12 +148,25 @@ class JsonStore(Generic[T]):
         self._check_readable()
         return await asyncio.to_thread(self._page_sync, query, offset, limit)
 
+    def _matching_keys(self, needle: str) -> list[str]:
+        """The ids whose record matches ``needle``, in file order; cached like the view."""
+        data = self._data
+        cached = self._matches
+        if cached is not None and cached[0] == needle and cached[1] is data:
+            return cached[2]
+        if needle:
+            keys = [k for k, v in data.items() if matches_filter(v, needle, k)]
+        else:
+            keys = list(data)
+        self._matches = (needle, data, keys)
+        return keys
+
     def _ordered_keys(self, query: Query) -> list[str]:
         """The ids matching ``query`` in its order; cached until the data changes."""
         data = self._data
         if self._view is not None and self._view[0] == query and self._view[1] is data:
             return self._view[2]
-        keys = [k for k, v in data.items() if matches_filter(v, query.filter, k)]
+        keys = list(self._matching_keys(query.filter))
         if query.sort == "id":
             keys.sort(reverse=query.descending)
         else:
@@ -199,7 +221,7 @@ class JsonStore(Generic[T]):
             data[record.id] = raw
             return Entry(record.id, raw, stamped, None)
 
-        return await self._mutate(change)
+        return await self._mutate(change, touched=(record.id,))
 
     async def upsert_many(self, records: Sequence[T]) -> int:
         for record in records:
@@ -210,45 +232,98 @@ class JsonStore(Generic[T]):
                 data[record.id] = stamp_for_write(record, data.get(record.id)).to_raw()
             return len(records)
 
-        return await self._mutate(change)
+        return await self._mutate(change, touched=[record.id for record in records])
 
     async def put_raw_many(
         self,
         raws: Sequence[dict[str, Any]],
         progress: Callable[[int, int], None] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> int:
-        """Store records exactly as given (ids, timestamps, unknown fields): one atomic write."""
+        """Store records exactly as given (ids, timestamps, unknown fields): one atomic write.
+
+        ``progress(done, total)`` follows the file being written (scaled to ``raws``);
+        ``check()`` runs (in the worker thread) between batches and right before the temp
+        file replaces the old one: if it raises, nothing is written. If the awaiting task
+        is cancelled, the write is abandoned the same way before CancelledError goes on.
+        """
+        total = len(raws)
+        abandoned = threading.Event()
+        reported = 0
+
+        def checkpoint() -> None:
+            if abandoned.is_set():
+                raise _Abandoned
+            if check is not None:
+                check()
+
+        def written(done: int, count: int) -> None:
+            nonlocal reported
+            scaled = total if done >= count else done * total // count
+            if progress is not None and scaled > reported:
+                reported = scaled
+                progress(scaled, total)
 
         def change(data: dict[str, Any]) -> int:
             for done, raw in enumerate(raws, 1):
                 data[raw["id"]] = raw
-                if progress is not None and done % 5000 == 0:
-                    progress(done, len(raws))
-            return len(raws)
+                if done % 5000 == 0:
+                    checkpoint()
+            checkpoint()
+            return total
 
-        count = await self._mutate(change)
-        if progress is not None:
-            progress(len(raws), len(raws))
+        ids = [raw["id"] for raw in raws] if total <= _SPLICE_LIMIT else None
+        future = asyncio.ensure_future(self._mutate(change, None, checkpoint, written, ids))
+        try:
+            count = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread goes on until its next checkpoint: wait for it, so that no temp
+            # file outlives the cancellation (a write past its last checkpoint completes).
+            abandoned.set()
+            await asyncio.wait([future])
+            if not future.cancelled():
+                future.exception()  # retrieved: it is the cancellation's doing
+            raise
+        written(total, total)
         return count
 
     async def delete(self, record_id: str) -> bool:
         def change(data: dict[str, Any]) -> bool:
             return data.pop(record_id, None) is not None
 
-        return await self._mutate(change, write_if=bool)
+        return await self._mutate(change, write_if=bool, touched=(record_id,))
 
     def _require_valid(self, record: T) -> None:
         if not isinstance(record, self.model):
             raise InvalidRecord(f"expected {self.model.__name__}, got {type(record).__name__}")
 
     async def _mutate(
-        self, change: Callable[[dict[str, Any]], R], write_if: Callable[[R], bool] | None = None
+        self,
+        change: Callable[[dict[str, Any]], R],
+        write_if: Callable[[R], bool] | None = None,
+        check: Callable[[], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        touched: Collection[str] | None = None,
     ) -> R:
-        return await asyncio.to_thread(self._mutate_sync, change, write_if)
+        return await asyncio.to_thread(
+            self._mutate_sync, change, write_if, check, progress, touched
+        )
 
     def _mutate_sync(
-        self, change: Callable[[dict[str, Any]], R], write_if: Callable[[R], bool] | None
+        self,
+        change: Callable[[dict[str, Any]], R],
+        write_if: Callable[[R], bool] | None,
+        check: Callable[[], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        touched: Collection[str] | None = None,
     ) -> R:
+        """``change`` a copy of the data and write it, under the lock. ``check()`` (a
+        cancellation hook) runs while the file is written and right before it replaces
+        the old one: if it raises, the temp file is removed and nothing changes.
+
+        ``touched``, when given, holds every key ``change`` may set or remove (only by
+        assignment or removal, never removed and put back): then finding what changed
+        costs a look at those keys, not a pass over all the records."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with jsonio.exclusive_lock(self.path):
             if FileSignature.of(self.path) != self._signature or self._load_error is not None:
@@ -261,32 +336,43 @@ class JsonStore(Generic[T]):
             if write_if is not None and not write_if(result):
                 return result
             try:
-                if not self._append_sync(data):
-                    jsonio.atomic_write(self.path, jsonio.serialize(data))
+                if self._splice_sync(data, check, touched):
+                    serialized = True
+                else:
+                    serialized = jsonio.atomic_write_layout(self.path, data, check, progress)
             except OSError as exc:
                 raise jsonio.write_error(self.path, exc) from exc
             self._data = data
             self._signature = FileSignature.of(self.path)
-            self._file_is_serialized = True
+            self._file_is_serialized = serialized
             return result
 
-    def _append_sync(self, data: dict[str, Any]) -> bool:
-        """Write ``data`` by appending to the file when it is ``self._data`` plus new
-        records at the end (one add at 100k records need not serialize the 100k).
+    def _splice_sync(
+        self,
+        data: dict[str, Any],
+        before_replace: Callable[[], None] | None = None,
+        touched: Collection[str] | None = None,
+    ) -> bool:
+        """Write ``data`` by splicing the file when it is ``self._data`` with a few records
+        changed or removed and new ones at the end: only their bytes are serialized, the
+        rest is copied from the old file (one edit at 100k records need not serialize the
+        100k). False when the whole file must be written.
 
         Stored values are never changed in place (writes put new dicts), so the same
-        value object means the same record. False when the whole file must be written.
+        value object means the same record; every record spliced is checked against the
+        file's bytes for its old value, so a mismatch costs a full write, never the data.
         """
         old = self._data
-        count = len(old)
-        if not (self._file_is_serialized and self._signature and 0 < count < len(data)):
+        if not (self._file_is_serialized and self._signature and old and data):
             return False
-        if not (
-            all(map(operator.is_, old, islice(data, count)))
-            and all(map(operator.is_, old.values(), islice(data.values(), count)))
-        ):
-            return False  # a record was changed, removed or moved: write it all
-        tail = jsonio.appended_tail((key, data[key]) for key in islice(data, count, None))
+        found = self._diff(data) if touched is None else self._diff_touched(data, touched)
+        if found is None:
+            return False
+        changes, added = found
+        if len(changes) > _SPLICE_LIMIT:
+            return False
+        # The records added are the last ``added`` of ``data``, in its order.
+        tail = jsonio.appended_tail(reversed(list(islice(reversed(data.items()), added))))
         if tail is None:
             return False
         signature = self._signature
@@ -294,7 +380,88 @@ class JsonStore(Generic[T]):
         def unchanged(st: os.stat_result) -> bool:
             return FileSignature(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) == signature
 
-        return jsonio.atomic_append(self.path, unchanged, tail)
+        return jsonio.atomic_splice(self.path, unchanged, changes, len(old), tail, before_replace)
+
+    def _diff(self, data: dict[str, Any]) -> tuple[list[jsonio.Change], int] | None:
+        """The records of ``self._data`` changed or removed in ``data`` (in file order) and
+        how many were added at its end; None when records moved (write it all)."""
+        old = self._data
+        count = len(old)
+        limit = _SPLICE_LIMIT + 1
+        changes: list[jsonio.Change]
+        if len(data) >= count and all(map(operator.eq, old, islice(data, count))):
+            kept = count  # nothing removed or moved: values changed in place, or added
+            changes = [
+                (index, key, value, data[key])
+                for index, (key, value) in islice(
+                    compress(
+                        enumerate(old.items()), map(operator.is_not, old.values(), data.values())
+                    ),
+                    limit,
+                )
+            ]
+        else:
+            present = list(map(data.__contains__, old))
+            kept = sum(present)
+            if not kept or count - kept > _SPLICE_LIMIT:
+                return None
+            # The records kept must lead ``data`` in their old order (a record removed and
+            # put back moved to the end: write it all).
+            if not all(map(operator.eq, compress(old, present), islice(data, kept))):
+                return None
+            edited = compress(
+                compress(enumerate(old.items()), present),
+                map(operator.is_not, compress(old.values(), present), data.values()),
+            )
+            changes = [
+                (index, key, value, data[key]) for index, (key, value) in islice(edited, limit)
+            ]
+            changes += [
+                (index, key, value, jsonio.REMOVED)
+                for index, (key, value) in compress(
+                    enumerate(old.items()), map(operator.not_, present)
+                )
+            ]
+            changes.sort(key=operator.itemgetter(0))
+        return changes, len(data) - kept
+
+    def _diff_touched(
+        self, data: dict[str, Any], touched: Collection[str]
+    ) -> tuple[list[jsonio.Change], int] | None:
+        """:meth:`_diff` when only the keys ``touched`` can differ (see _mutate_sync)."""
+        old = self._data
+        if len(touched) > _SPLICE_LIMIT:
+            return None
+        keys = dict.fromkeys(touched)
+        removed = [key for key in keys if key in old and key not in data]
+        edited = [key for key in keys if key in old and key in data and old[key] is not data[key]]
+        added = sum(1 for key in keys if key not in old and key in data)
+        kept = len(old) - len(removed)
+        if not kept or len(data) != kept + added:
+            return None  # not what ``touched`` promised, or no old record left
+        # The new records end ``data``, after the last old one kept (cheap checks that
+        # nothing moved).
+        *new_keys, last_kept = islice(reversed(data), added + 1)
+        gone = set(removed)
+        if any(key in old for key in new_keys) or last_kept != next(
+            key for key in reversed(old) if key not in gone
+        ):
+            return None
+        # Where the records are in the file: a pass over the keys (in C) for a few of
+        # them, one pass in Python for many.
+        wanted = edited + removed
+        if len(wanted) <= 16:
+            positions = [operator.indexOf(old, key) for key in wanted]
+        else:
+            want = set(wanted)
+            at = {key: index for index, key in enumerate(old) if key in want}
+            positions = [at[key] for key in wanted]
+        changes: list[jsonio.Change] = [
+            (index, key, old[key], data.get(key, jsonio.REMOVED))
+            for index, key in zip(positions, wanted, strict=True)
+        ]
+        changes.sort(key=operator.itemgetter(0))
+        return changes, added
 
 
 __all__ = ["JsonStore", "StoreError"]

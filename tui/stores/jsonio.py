@@ -17,7 +17,8 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -32,12 +33,18 @@ _INDENT = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 def serialize(data: dict[str, Any]) -> bytes:
     """The store layout: 2-space indent, UTF-8 unescaped, insertion order, trailing newline."""
+    return serialize_layout(data)[0]
+
+
+def serialize_layout(data: dict[str, Any]) -> tuple[bytes, bool]:
+    """:func:`serialize`, and whether orjson wrote it: only then can a record's bytes
+    (:func:`record_entry`) be spliced into the file and give what a full write gives."""
     try:
-        return orjson.dumps(data, option=_INDENT)  # the newline without copying the bytes
+        return orjson.dumps(data, option=_INDENT), True  # the newline without a copy
     except TypeError:
         # orjson stops at 64-bit integers and some exotic values; the standard library
-        # writes the same layout, more slowly.
-        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        # writes the same layout, more slowly (floats may be spelled differently).
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), False
 
 
 def serialize_compact(value: Any) -> str:
@@ -156,8 +163,8 @@ def parse_store_bytes(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
-    """:func:`parse_store_bytes`, and whether ``data`` is exactly what :func:`serialize`
-    writes for the result (so records can be appended to it in place)."""
+    """:func:`parse_store_bytes`, and whether ``data`` is exactly what orjson writes for
+    the result (what :func:`serialize` writes, so records can be spliced into it)."""
     canonical = False
     if not data or data.isspace():  # (data.strip() would copy the whole file)
         return {}, False
@@ -195,9 +202,12 @@ def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
             if _depth_exceeds(value, MAX_DEPTH):
                 raise FileFormatError(path, f"nesting deeper than {MAX_DEPTH} levels") from None
             serialized = serialize(value)
-        canonical = serialized == data
-        if not canonical:
-            value = _strict_parse(path, _decode(path, data), data)
+            if serialized != data:
+                value = _strict_parse(path, _decode(path, data), data)
+        else:
+            canonical = serialized == data
+            if not canonical:
+                value = _strict_parse(path, _decode(path, data), data)
 
     if not isinstance(value, dict):
         raise FileFormatError(
@@ -310,9 +320,14 @@ def atomic_write(path: Path, data: bytes) -> None:
     _replace_with(path, lambda fd: _write_all(fd, data))
 
 
-def _replace_with(path: Path, fill: Callable[[int], None]) -> None:
+def _replace_with(
+    path: Path, fill: Callable[[int], None], before_replace: Callable[[], None] | None = None
+) -> None:
     """The atomic replace: ``fill(fd)`` writes the new content into a temp file in the
-    same folder, which is fsynced, given the file's mode and renamed over ``path``."""
+    same folder, which is fsynced, given the file's mode and renamed over ``path``.
+
+    ``before_replace()`` runs last before the rename: if it (or ``fill``) raises, the
+    temp file is removed and ``path`` is untouched (a cancelled transfer)."""
     target = path.resolve() if path.is_symlink() else path  # write through a symlink
     folder = target.parent
     try:
@@ -327,6 +342,8 @@ def _replace_with(path: Path, fill: Callable[[int], None]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -341,7 +358,105 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
+_LAYOUT_BATCH = 2000  # records serialized by one orjson call in atomic_write_layout
+
+
+def atomic_write_layout(
+    path: Path,
+    data: dict[str, Any],
+    check: Callable[[], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> bool:
+    """``atomic_write(path, serialize(data))`` without the whole file in memory: records
+    are serialized a batch at a time straight into the temp file, byte for byte what
+    :func:`serialize` writes. Returns what :func:`serialize_layout` returns second.
+
+    ``check()`` runs before each batch and right before the rename, ``progress(done,
+    total)`` after each batch (records written); if ``check`` raises, the temp file is
+    removed and ``path`` is untouched.
+    """
+    by_orjson = True
+
+    def fill(fd: int) -> None:
+        nonlocal by_orjson
+        by_orjson = _write_layout(fd, data, check, progress)
+
+    _replace_with(path, fill, check)
+    return by_orjson
+
+
+def _write_layout(
+    fd: int,
+    data: dict[str, Any],
+    check: Callable[[], None] | None,
+    progress: Callable[[int, int], None] | None,
+) -> bool:
+    total = len(data)
+    if not total:
+        _write_all(fd, b"{}\n")
+        return True
+    try:
+        # orjson writes a batch of records as ``{`` + the records + ``\n}``, and the
+        # records exactly as in the whole file (a batch is a top-level object too).
+        items = iter(data.items())
+        done = 0
+        while done < total:
+            if check is not None:
+                check()
+            body = orjson.dumps(dict(islice(items, _LAYOUT_BATCH)), option=orjson.OPT_INDENT_2)
+            _write_all(fd, b"," if done else b"{")
+            _write_all(fd, memoryview(body)[1:-2])
+            done += min(_LAYOUT_BATCH, total - done)
+            if progress is not None:
+                progress(done, total)
+        _write_all(fd, _CLOSING)
+        return True
+    except TypeError:
+        pass
+    # As serialize: what orjson cannot write, the standard library writes in the same
+    # layout (its encoder yields the text in small pieces: gather them into big writes).
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    pieces: list[str] = []
+    size = 0
+    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= 1 << 20:
+            if check is not None:
+                check()
+            _write_all(fd, "".join(pieces).encode("utf-8"))
+            pieces, size = [], 0
+    pieces.append("\n")
+    _write_all(fd, "".join(pieces).encode("utf-8"))
+    if progress is not None:
+        progress(total, total)
+    return False
+
+
 _CLOSING = b"\n}\n"  # how a non-empty store file in our layout ends
+_NEAR = 1 << 13  # bytes read either side of where a record is expected to be,
+_WINDOW = 1 << 18  # then this many
+_SCAN_CHUNK = 1 << 24  # then the file is searched this much at a time
+
+# A change in :func:`atomic_splice`'s list: the record's position in the file (0-based,
+# counting records), its key, its value in the file now, and its new value or REMOVED.
+REMOVED: Any = object()
+Change = tuple[int, str, Any, Any]
+
+
+def record_entry(key: str, value: Any) -> bytes:
+    """The bytes :func:`serialize` writes for one record of a store, from the newline
+    before its key to its closing brace (the comma between records is not part of it).
+
+    Raises TypeError when orjson cannot write it (the caller then writes it all).
+    """
+    if not isinstance(key, str):
+        raise TypeError("a record key must be a string")
+    # A record nested one level down is the record alone, each line indented by two
+    # more spaces; raw newlines occur in JSON only between tokens.
+    body = orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+    return b"\n  " + orjson.dumps(key) + b": " + body
 
 
 def appended_tail(items: Iterable[tuple[Any, Any]]) -> bytes | None:
@@ -351,12 +466,7 @@ def appended_tail(items: Iterable[tuple[Any, Any]]) -> bytes | None:
     parts = []
     try:
         for key, value in items:
-            if not isinstance(key, str):
-                return None
-            # A record nested one level down is the record alone, each line indented by
-            # two more spaces; raw newlines occur in JSON only between tokens.
-            body = orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
-            parts.append(b",\n  " + orjson.dumps(key) + b": " + body)
+            parts.append(b"," + record_entry(key, value))
     except TypeError:
         return None
     parts.append(_CLOSING)
@@ -370,32 +480,145 @@ def atomic_append(path: Path, expected: Callable[[os.stat_result], bool], tail: 
     otherwise as :func:`atomic_write`. Writes nothing and returns False unless the file
     is still the one ``expected(os.fstat(fd))`` accepts and ends as our layout does.
     """
+    return atomic_splice(path, expected, [], 0, tail)
+
+
+def atomic_splice(
+    path: Path,
+    expected: Callable[[os.stat_result], bool],
+    changes: Sequence[Change],
+    count: int,
+    tail: bytes,
+    before_replace: Callable[[], None] | None = None,
+) -> bool:
+    """Atomically rewrite a store file in our layout with some records changed or
+    removed and the closing ``\n}\n`` replaced by ``tail`` (see :func:`appended_tail`).
+
+    ``changes`` are in file order; ``count`` is the number of records in the file. Each
+    changed record is found by the exact bytes :func:`record_entry` gives for its value
+    in the file now (a key at two spaces' indent starts a line only at the top level, and
+    a serialized object is a prefix of no other, so a match is that record, whole and
+    unchanged); the bytes between are copied from the old file by the kernel. Writes
+    nothing and returns False when the file is not the one ``expected(os.fstat(fd))``
+    accepts, or anything does not match exactly; the caller then writes the whole file.
+    Otherwise as :func:`atomic_write`.
+    """
+    try:
+        found = [
+            (index, record_entry(key, old), None if new is REMOVED else record_entry(key, new))
+            for index, key, old, new in changes
+        ]
+    except TypeError:
+        return False
     try:
         src = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
-        size = os.fstat(src).st_size
-        if not expected(os.fstat(src)) or size < 4 or os.pread(src, 3, size - 3) != _CLOSING:
+        st = os.fstat(src)
+        size = st.st_size
+        if (
+            not expected(st)
+            or size < 4
+            or os.pread(src, 1, 0) != b"{"
+            or os.pread(src, 3, size - 3) != _CLOSING
+        ):
             return False
-        keep = size - len(_CLOSING)
+        plan = _splice_plan(src, size, found, count)
+        if plan is None:
+            return False
+        plan.append(tail)
 
         def fill(fd: int) -> None:
-            _copy_range(src, fd, keep)
-            _write_all(fd, tail)
+            for part in plan:
+                if isinstance(part, bytes):
+                    _write_all(fd, part)
+                else:
+                    _copy_range(src, fd, *part)
 
-        _replace_with(path, fill)
+        _replace_with(path, fill, before_replace)
         return True
     finally:
         os.close(src)
 
 
-def _copy_range(src: int, dst: int, count: int) -> None:
-    """Copy the first ``count`` bytes of ``src`` to ``dst``'s position, in the kernel."""
-    offset = 0
+def _splice_plan(
+    src: int, size: int, changes: list[tuple[int, bytes, bytes | None]], count: int
+) -> list[bytes | tuple[int, int]] | None:
+    """The new file as (start, end) ranges of the old one and new bytes, up to (not
+    including) the closing ``\n}\n``; None when a record is not where and what it must be."""
+    plan: list[bytes | tuple[int, int]] = []
+    copied = 0  # the old file's bytes before this are in the plan
+    search_from = 1
+    removed_from_start = 0  # records removed from the front of the file so far
+    last = -1
+    for index, old_entry, new_entry in changes:
+        if not last < index < count:
+            return None
+        # Records are much alike in size: expect this one as far after the last one
+        # found as the records between take on average.
+        guess = search_from + (index - last - 1) * size // count
+        last = index
+        pos = _locate(src, size, old_entry, search_from, guess)
+        if pos < 0:
+            return None
+        end = pos + len(old_entry)
+        before = os.pread(src, 1, pos - 1)
+        after = os.pread(src, 1, end)
+        if before != (b"{" if index == 0 else b",") or not (
+            after == b"," if index < count - 1 else end == size - len(_CLOSING)
+        ):
+            return None
+        if new_entry is not None:
+            cut = (pos, end)
+        elif index == removed_from_start:
+            # The first record left goes with its comma: the next one becomes the first.
+            if after != b",":
+                return None  # every record removed: the caller writes "{}"
+            cut = (pos, end + 1)
+            removed_from_start += 1
+        else:
+            cut = (pos - 1, end)  # the comma before it goes too
+        if copied < cut[0]:
+            plan.append((copied, cut[0]))
+        if new_entry is not None:
+            plan.append(new_entry)
+        copied = cut[1]
+        search_from = end
+    keep = size - len(_CLOSING)
+    if copied < keep:
+        plan.append((copied, keep))
+    return plan
+
+
+def _locate(src: int, size: int, needle: bytes, start: int, guess: int) -> int:
+    """Where ``needle`` occurs in ``src`` at or after ``start``, or -1; looked for first
+    around ``guess``, then farther around it, then through the whole file."""
+    for radius in (_NEAR, _WINDOW):
+        low = max(start, guess - radius)
+        high = min(size, guess + radius + len(needle))
+        if low < high:
+            found = os.pread(src, high - low, low).find(needle)
+            if found >= 0:
+                return low + found
+    offset = start
+    while offset < size:
+        chunk = os.pread(src, _SCAN_CHUNK + len(needle), offset)
+        found = chunk.find(needle)
+        if found >= 0:
+            return offset + found
+        if len(chunk) < _SCAN_CHUNK + len(needle):
+            break
+        offset += _SCAN_CHUNK
+    return -1
+
+
+def _copy_range(src: int, dst: int, start: int, end: int) -> None:
+    """Copy bytes ``start`` to ``end`` of ``src`` to ``dst``'s position, in the kernel."""
+    offset = start
     try:
-        while offset < count:
-            copied = os.copy_file_range(src, dst, count - offset, offset)
+        while offset < end:
+            copied = os.copy_file_range(src, dst, end - offset, offset)
             if copied == 0:
                 raise OSError(errno.EIO, "the file shrank while it was being copied")
             offset += copied
@@ -407,8 +630,8 @@ def _copy_range(src: int, dst: int, count: int) -> None:
             raise
     except AttributeError:  # no os.copy_file_range on this platform
         pass
-    while offset < count:
-        chunk = os.pread(src, min(1 << 24, count - offset), offset)
+    while offset < end:
+        chunk = os.pread(src, min(1 << 24, end - offset), offset)
         if not chunk:
             raise OSError(errno.EIO, "the file shrank while it was being copied")
         _write_all(dst, chunk)
