@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -39,6 +38,8 @@ STYLES_DIR = next(
 )
 PROGRESS_DELAY = 0.3  # a transfer shows a progress bar once it takes longer than this
 
+R = TypeVar("R")
+
 
 def _label(record: Any) -> str:
     raw = record.raw if hasattr(record, "raw") else {}
@@ -58,7 +59,13 @@ class BrowserScreen(Screen[None]):
         Binding("x", "export", "Export", id="transfer.export"),
         Binding("i", "import", "Import", id="transfer.import"),
         Binding("slash", "filter", "Filter", key_display="/", id="pane.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
+        Binding(
+            "escape",
+            "escape",
+            "Cancel transfer / clear filter",
+            show=False,
+            id="pane.clear_filter",
+        ),
         Binding("s", "sort", "Sort", id="pane.sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="pane.reverse_sort"),
         Binding("v", "view_raw", "Raw", id="pane.view_raw"),
@@ -70,6 +77,8 @@ class BrowserScreen(Screen[None]):
         super().__init__()
         self.data_dir = data_dir
         self.active: StorePane | None = None
+        # Set while a transfer compares or writes: Cancel and Esc cancel it.
+        self._transfer_token: transfer.CancelToken | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,7 +86,9 @@ class BrowserScreen(Screen[None]):
             yield Button("◀ Export  SQLite → JSON  (x)", id="export", compact=True)
             yield Static(id="transfer-status", markup=False)
             yield Button("Import  JSON → SQLite ▶  (i)", id="import", compact=True)
-        yield ProgressBar(id="progress", classes="hidden", show_eta=False)
+        with Horizontal(id="transfer-bar", classes="hidden"):
+            yield ProgressBar(id="progress", show_eta=False)
+            yield Button("Cancel (esc)", id="cancel-transfer", compact=True)
         with Horizontal(id="panes"):
             yield StorePane(json_store(self.data_dir), "JSON", id="json-pane")
             yield StorePane(sqlite_store(self.data_dir), "SQLite", id="sqlite-pane")
@@ -123,6 +134,13 @@ class BrowserScreen(Screen[None]):
 
     def action_clear_filter(self) -> None:
         self.focused_pane.clear_filter()
+
+    def action_escape(self) -> None:
+        """Esc cancels a running transfer; otherwise it clears the focused pane's filter."""
+        if self._transfer_token is not None:
+            self.action_cancel_transfer()
+        else:
+            self.action_clear_filter()
 
     def action_sort(self) -> None:
         self.focused_pane.next_sort()
@@ -238,11 +256,21 @@ class BrowserScreen(Screen[None]):
 
     # -- transfers ---------------------------------------------------------------------
 
+    @property
+    def transfer_running(self) -> bool:
+        return self._transfer_token is not None
+
     def action_export(self) -> None:
-        self._transfer(self.sqlite_pane, self.json_pane, "Export")
+        self._start_transfer(self.sqlite_pane, self.json_pane, "Export")
 
     def action_import(self) -> None:
-        self._transfer(self.json_pane, self.sqlite_pane, "Import")
+        self._start_transfer(self.json_pane, self.sqlite_pane, "Import")
+
+    def action_cancel_transfer(self) -> None:
+        token = self._transfer_token
+        if token is not None and not token.cancelled:
+            token.cancel()
+            self.query_one("#transfer-status", Static).update(Content("Cancelling…"))
 
     @on(Button.Pressed, "#export")
     def _export_pressed(self) -> None:
@@ -252,6 +280,16 @@ class BrowserScreen(Screen[None]):
     def _import_pressed(self) -> None:
         self.action_import()
 
+    @on(Button.Pressed, "#cancel-transfer")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel_transfer()
+
+    def _start_transfer(self, source: StorePane, target: StorePane, verb: str) -> None:
+        if self.transfer_running:
+            self.notify("A transfer is running: press Esc to cancel it", severity="warning")
+            return
+        self._transfer(source, target, verb)
+
     @work(exclusive=True, group="transfer")
     async def _transfer(self, source: StorePane, target: StorePane, verb: str) -> None:
         if self._refuse(source, f"{verb.lower()} from") or self._refuse(
@@ -259,15 +297,19 @@ class BrowserScreen(Screen[None]):
         ):
             return
         direction = f"{source.kind_title} → {target.kind_title}"
-        status = self.query_one("#transfer-status", Static)
-        status.update(Content(f"{verb}: comparing {direction}…"))
         try:
-            plan = await transfer.make_plan(source.store, target.store)
+            plan = await self._tracked(
+                f"{verb}: comparing {direction}…",
+                lambda progress, token: transfer.make_plan(
+                    source.store, target.store, progress, token
+                ),
+            )
+        except transfer.TransferCancelled:
+            self.notify(f"{verb} cancelled; nothing was written", markup=False)
+            return
         except StoreError as exc:
-            status.update(Content(""))
             self.notify(f"{verb} failed: {printable(str(exc))}", severity="error", markup=False)
             return
-        status.update(Content(""))
         if plan.nothing_to_do:
             self.notify(
                 f"Nothing to {verb.lower()}: the {target.kind_title} store already has every "
@@ -290,43 +332,66 @@ class BrowserScreen(Screen[None]):
         if not confirmed:
             self.notify(f"{verb} cancelled; nothing was written", markup=False)
             return
-        await self._apply(plan, target, verb)
-        for pane in (source, target):
-            pane.refresh_from_store()
-
-    async def _apply(self, plan: transfer.Plan, target: StorePane, verb: str) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=len(plan.to_write), progress=0)
-        started = time.monotonic()
-        ui_thread = threading.get_ident()
-
-        def show(done: int, total: int) -> None:
-            bar.update(total=total, progress=done)
-            if time.monotonic() - started > PROGRESS_DELAY:
-                bar.remove_class("hidden")
-
-        def progress(done: int, total: int) -> None:
-            if threading.get_ident() == ui_thread:
-                show(done, total)
-            else:
-                self.app.call_from_thread(show, done, total)
-
+        count = len(plan.to_write)
         try:
-            result = await transfer.apply(plan, target.store, progress)
+            result = await self._tracked(
+                f"{verb}: writing {count} record(s) into the {target.kind_title} store…",
+                lambda progress, token: transfer.apply(plan, target.store, progress, token),
+            )
+        except transfer.TransferCancelled:
+            # Nothing was written: both panes stay as they are.
+            self.notify(f"{verb} cancelled; nothing was written", markup=False)
+            return
         except StoreError as exc:
             self.notify(
                 f"{verb} failed, nothing written: {printable(str(exc))}",
                 severity="error",
                 markup=False,
             )
-            return
+        else:
+            self.notify(
+                f"{verb}: wrote {result.written} record(s) into the {target.kind_title} store",
+                markup=False,
+            )
+        for pane in (source, target):
+            pane.refresh_from_store()
+
+    async def _tracked(
+        self,
+        status_text: str,
+        run: Callable[[transfer.Progress, transfer.CancelToken], Awaitable[R]],
+    ) -> R:
+        """Run one step of a transfer with a status line, a progress bar and a Cancel
+        button (both shown only once it takes longer than PROGRESS_DELAY); Cancel and
+        Esc cancel it through its token."""
+        status = self.query_one("#transfer-status", Static)
+        box = self.query_one("#transfer-bar", Horizontal)
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        status.update(Content(status_text))
+        loop = asyncio.get_running_loop()
+        ui_thread = threading.get_ident()
+
+        def show(done: int, total: int) -> None:
+            bar.update(total=total, progress=done)
+
+        def progress(done: int, total: int) -> None:
+            if threading.get_ident() == ui_thread:
+                show(done, total)
+            else:  # a JSON write reports from its thread: do not make it wait for the UI
+                with contextlib.suppress(RuntimeError):  # the app is closing
+                    loop.call_soon_threadsafe(show, done, total)
+
+        token = transfer.CancelToken()
+        self._transfer_token = token
+        timer = self.set_timer(PROGRESS_DELAY, lambda: box.remove_class("hidden"))
+        try:
+            return await run(progress, token)
         finally:
-            await asyncio.sleep(0)
-            bar.add_class("hidden")
-        self.notify(
-            f"{verb}: wrote {result.written} record(s) into the {target.kind_title} store",
-            markup=False,
-        )
+            self._transfer_token = None
+            timer.stop()
+            box.add_class("hidden")
+            status.update(Content(""))
 
 
 class BrowserApp(App[None]):

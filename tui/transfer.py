@@ -4,22 +4,60 @@
 invalid and lists the target-only records that stay. ``apply(plan)`` writes new and
 changed records exactly as they are in the source (ids, timestamps, unknown fields) in
 one SQLite transaction or one atomic JSON write: all or nothing.
+
+Both take a ``progress(done, total)`` callback and a :class:`CancelToken`. A cancelled
+plan stops at its next batch; a cancelled apply stops at its next batch too and leaves
+both stores exactly as they were (the SQLite transaction is rolled back, the JSON temp
+file removed before it replaces anything), raising :class:`TransferCancelled`. Cancelling
+the task that awaits them (``task.cancel()``) does the same, raising ``CancelledError``.
+A cancel that comes after the commit (the COMMIT or the rename has begun) is too late:
+the transfer then completes and reports what it wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from tui.stores.base import Store
+from tui.stores.base import Store, StoreError
 
 Progress = Callable[[int, int], None]
+
+# Records compared between two looks at the cancel token (and two progress reports, and
+# two chances for the event loop to run the UI: a JSON store's reads never wait).
+PLAN_BATCH = 2000
+
+
+class TransferCancelled(StoreError):
+    """The transfer was cancelled before it wrote anything: both stores are unchanged."""
+
+
+class CancelToken:
+    """Asks a running plan or apply to stop. Thread-safe: a JSON write checks it from the
+    worker thread that serializes the file."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`TransferCancelled` once :meth:`cancel` was called."""
+        if self._event.is_set():
+            raise TransferCancelled("cancelled; nothing was written")
 
 
 @dataclass
@@ -103,11 +141,6 @@ def same_json(a: Any, b: Any) -> bool:
     return True
 
 
-async def _target_raws(target: Store[Any]) -> dict[str, Any]:
-    # Only compared, never shown: no need to validate the target's records.
-    return {record_id: raw async for record_id, raw in target.iter_raw()}
-
-
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Bulk work makes ~10 objects a record that all stay alive until it ends; the cyclic
@@ -121,37 +154,91 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def make_plan(source: Store[Any], target: Store[Any]) -> Plan:
-    """Compare every source record with the target. Reads only; writes nothing."""
+async def make_plan(
+    source: Store[Any],
+    target: Store[Any],
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Plan:
+    """Compare every source record with the target. Reads only; writes nothing.
+
+    ``progress(done, total)`` counts records read: the target's, then the source's.
+    Raises :class:`TransferCancelled` at the next batch once ``cancel`` is cancelled.
+    """
     with _collector_paused():
-        return await _make_plan(source, target)
+        return await _make_plan(source, target, progress, cancel)
 
 
-async def _make_plan(source: Store[Any], target: Store[Any]) -> Plan:
-    existing = await _target_raws(target)
+_MISSING: Any = object()
+
+
+async def _make_plan(
+    source: Store[Any], target: Store[Any], progress: Progress | None, cancel: CancelToken | None
+) -> Plan:
+    total = 0
+    if progress is not None:
+        total = await target.count() + await source.count()
+    done = 0
+
+    async def batch_done() -> None:
+        if cancel is not None:
+            cancel.check()
+        if progress is not None:
+            progress(done, max(total, done))
+        await asyncio.sleep(0)  # let the UI run (and see a Cancel) between batches
+
+    if cancel is not None:
+        cancel.check()
+    # Only compared, never shown: no need to validate the target's records. Each is
+    # taken out as its source record is compared; what is left is only in the target.
+    existing: dict[str, Any] = {}
+    async for record_id, raw in target.iter_raw():
+        existing[record_id] = raw
+        done += 1
+        if done % PLAN_BATCH == 0:
+            await batch_done()
     plan = Plan(source.label, target.label)
-    seen: set[str] = set()
     async for entry in source.iter_all():
-        seen.add(entry.id)
+        old = existing.pop(entry.id, _MISSING)
+        done += 1
+        if done % PLAN_BATCH == 0:
+            await batch_done()
         if not entry.valid:
             plan.invalid.append((entry.id, entry.error or "invalid"))
             continue
-        if entry.id not in existing:
-            plan.new.append(entry.id)
-        elif same_json(existing[entry.id], entry.raw):
-            plan.unchanged.append(entry.id)
+        # A valid record's "id" field is its key: keep that string, not a second copy.
+        record_id = entry.raw["id"]
+        if old is _MISSING:
+            plan.new.append(record_id)
+        elif same_json(old, entry.raw):
+            plan.unchanged.append(record_id)
             continue
         else:
-            plan.changed.append(entry.id)
+            plan.changed.append(record_id)
         plan.to_write.append(entry.raw)
-    plan.kept = [record_id for record_id in existing if record_id not in seen]
+    plan.kept = list(existing)
+    if progress is not None:
+        progress(done, done)
     return plan
 
 
-async def apply(plan: Plan, target: Store[Any], progress: Progress | None = None) -> Result:
-    """Write the plan's new and changed records into ``target``, all or nothing."""
+async def apply(
+    plan: Plan,
+    target: Store[Any],
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Result:
+    """Write the plan's new and changed records into ``target``, all or nothing.
+
+    ``progress(done, total)`` counts records written, a batch at a time. Once ``cancel``
+    is cancelled, the write is abandoned at its next batch (at the latest right before it
+    commits) and :class:`TransferCancelled` raised: the target is exactly as it was.
+    """
+    if cancel is not None:
+        cancel.check()
     if plan.nothing_to_do:
         return Result(0, plan)
+    check = cancel.check if cancel is not None else None
     with _collector_paused():
-        written = await target.put_raw_many(plan.to_write, progress)
+        written = await target.put_raw_many(plan.to_write, progress, check)
     return Result(written, plan)
