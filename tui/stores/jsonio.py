@@ -195,7 +195,7 @@ def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
         try:
             # orjson refuses nesting past 254 levels (< MAX_DEPTH), so when it succeeds
             # there is no need to walk the whole value for its depth.
-            serialized = orjson.dumps(value, option=_INDENT)
+            canonical = _is_orjson_layout(data, value)
         except TypeError:
             # Check the depth before re-serializing with the standard library: it
             # recurses, and must not overflow the stack on a file we are only reading.
@@ -205,7 +205,6 @@ def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
             if serialized != data:
                 value = _strict_parse(path, _decode(path, data), data)
         else:
-            canonical = serialized == data
             if not canonical:
                 value = _strict_parse(path, _decode(path, data), data)
 
@@ -217,6 +216,31 @@ def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
         if not isinstance(record, dict):
             raise FileFormatError(path, f"record {key!r} is {_json_type(record)}, not an object")
     return value, canonical
+
+
+def _is_orjson_layout(data: bytes, value: Any) -> bool:
+    """Whether ``data`` is exactly what orjson writes for ``value`` in the store layout.
+
+    Compared a batch of records at a time, so that a big file is never held twice over
+    (the bytes, the records, and a full second serialization). Raises TypeError when
+    orjson cannot write ``value``.
+    """
+    if not isinstance(value, dict) or not value:
+        return orjson.dumps(value, option=_INDENT) == data
+    view = memoryview(data)
+    items = iter(value.items())
+    position = 0
+    while True:
+        batch = dict(islice(items, _LAYOUT_BATCH))
+        if not batch:
+            break
+        body = memoryview(orjson.dumps(batch, option=orjson.OPT_INDENT_2))[1:-2]
+        opener = b"," if position else b"{"
+        end = position + 1 + len(body)
+        if view[position : position + 1] != opener or view[position + 1 : end] != body:
+            return False
+        position = end
+    return view[position:] == _CLOSING
 
 
 def _decode(path: Path, data: bytes) -> str:
