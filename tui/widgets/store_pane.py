@@ -6,6 +6,7 @@ only render what the workers hand them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import on, work
@@ -22,6 +23,7 @@ from tui.text import pretty_json, printable
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
 
 DISK_CHECK_SECONDS = 1.0
+TYPING_PAUSE = 0.2  # a filter runs once typing pauses, not once per keystroke
 
 
 class DetailPanel(VerticalScroll, can_focus=False):
@@ -55,7 +57,8 @@ class StorePane(Vertical):
         super().__init__(id=id)
         self.store = store
         self.kind_title = title
-        self.query_state = Query()
+        self.query_state = Query()  # what the user asked for
+        self.shown_query = Query()  # what the table's rows are (may lag a keystroke)
         self.error: StoreError | None = None
         self.matching = 0
         self.total_records = 0
@@ -108,19 +111,15 @@ class StorePane(Vertical):
             if isinstance(self.store, JsonStore) and self.store.load_error is not None:
                 raise self.store.load_error
             self.total_records = await self.store.count()
-            self.matching = await self.store.count(self.query_state.filter)
-            cursor = self.table.cursor
-            if keep_id is not None:
-                found = await self.store.position(self.query_state, keep_id)
-                cursor = found if found is not None else cursor
+            query = self.query_state
+            cursor = await self._count_and_place(query, keep_id, self.table.cursor)
         except StoreError as exc:
             self.loading_state = False
             self._show_error(exc)
             return
         self.loading_state = False
         self._clear_error()
-        self.table.reset(self.matching, cursor)
-        self._update_title()
+        self._show(query, cursor)
         if announce:
             self.notify(announce, markup=False)
         self.post_message(self.Loaded(self))
@@ -142,7 +141,7 @@ class StorePane(Vertical):
         if not self.writable:
             return
         try:
-            result = await self.store.page(self.query_state, page * PAGE_SIZE, PAGE_SIZE)
+            result = await self.store.page(self.shown_query, page * PAGE_SIZE, PAGE_SIZE)
         except StoreError as exc:
             self._show_error(exc)
             return
@@ -233,7 +232,7 @@ class StorePane(Vertical):
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
         state = self.query_state
-        self._set_query(Query(state.sort, state.descending, event.value))
+        self._set_query(Query(state.sort, state.descending, event.value), delay=TYPING_PAUSE)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -260,26 +259,39 @@ class StorePane(Vertical):
         event.stop()
         self.sort_by(event.column)
 
-    def _set_query(self, query: Query) -> None:
+    def _set_query(self, query: Query, delay: float = 0.0) -> None:
         self.query_state = query
         self.table.sort_key = query.sort
         self.table.descending = query.descending
-        self.requery(self._current_id())
+        self.requery(self._current_id(), delay)
 
     @work(exclusive=True, group="load")
-    async def requery(self, keep_id: str | None) -> None:
+    async def requery(self, keep_id: str | None, delay: float = 0.0) -> None:
         """New filter or sort: count and reposition off the UI thread (latest wins)."""
+        if delay:
+            await asyncio.sleep(delay)  # the next keystroke cancels this worker first
         if not self.writable:
             return
+        query = self.query_state
         try:
-            self.matching = await self.store.count(self.query_state.filter)
-            cursor = 0
-            if keep_id is not None:
-                found = await self.store.position(self.query_state, keep_id)
-                cursor = found if found is not None else 0
+            cursor = await self._count_and_place(query, keep_id, 0)
         except StoreError as exc:
             self._show_error(exc)
             return
+        self._show(query, cursor)
+
+    async def _count_and_place(self, query: Query, keep_id: str | None, default: int) -> int:
+        """Count what ``query`` matches; the row ``keep_id`` stands on (else ``default``)."""
+        self.matching = await self.store.count(query.filter)
+        if keep_id is not None:
+            found = await self.store.position(query, keep_id)
+            if found is not None:
+                return found
+        return default
+
+    def _show(self, query: Query, cursor: int) -> None:
+        """Point the table at ``query``'s rows; pages are fetched for it from now on."""
+        self.shown_query = query
         self.table.reset(self.matching, cursor)
         self._update_title()
 
