@@ -90,6 +90,12 @@ def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
         return Entry(key, raw, None, describe_validation_error(exc))
 
 
+def require_model(model: type[T], record: object) -> None:
+    """Stores take records of their own model only (anything else is a caller's bug)."""
+    if not isinstance(record, model):
+        raise InvalidRecord(f"expected {model.__name__}, got {type(record).__name__}")
+
+
 def stamp_for_write(record: T, existing: Any) -> T:
     """The record as written now: ``updated_at`` refreshed; ``created_at`` is the stored
     record's, or (new, or stored one unreadable) the record's own."""

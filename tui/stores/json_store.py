@@ -24,13 +24,13 @@ from tui.stores.base import (
     Entry,
     FileFormatError,
     FileSignature,
-    InvalidRecord,
     Page,
     Query,
     StoreError,
     T,
     check_collection_name,
     make_entry,
+    require_model,
     stamp_for_write,
 )
 from tui.stores.ordering import matches_filter, sort_key
@@ -213,7 +213,7 @@ class JsonStore(Generic[T]):
     # -- writes ------------------------------------------------------------------------
 
     async def upsert(self, record: T) -> Entry[T]:
-        self._require_valid(record)
+        require_model(self.model, record)
 
         def change(data: dict[str, Any]) -> Entry[T]:
             stamped = stamp_for_write(record, data.get(record.id))
@@ -225,7 +225,7 @@ class JsonStore(Generic[T]):
 
     async def upsert_many(self, records: Sequence[T]) -> int:
         for record in records:
-            self._require_valid(record)
+            require_model(self.model, record)
 
         def change(data: dict[str, Any]) -> int:
             for record in records:
@@ -293,9 +293,6 @@ class JsonStore(Generic[T]):
 
         return await self._mutate(change, write_if=bool, touched=(record_id,))
 
-    def _require_valid(self, record: T) -> None:
-        if not isinstance(record, self.model):
-            raise InvalidRecord(f"expected {self.model.__name__}, got {type(record).__name__}")
 
     async def _mutate(
         self,

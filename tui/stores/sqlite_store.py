@@ -25,13 +25,13 @@ from tui.stores.base import (
     DatabaseError,
     Entry,
     FileSignature,
-    InvalidRecord,
     Page,
     Query,
     StoreError,
     T,
     check_collection_name,
     make_entry,
+    require_model,
     stamp_for_write,
 )
 from tui.stores.jsonio import parse_json_value, serialize_compact
@@ -558,7 +558,7 @@ class SqliteStore(Generic[T]):
         return rows
 
     async def upsert(self, record: T) -> Entry[T]:
-        self._require_valid(record)
+        require_model(self.model, record)
 
         async def work(db: aiosqlite.Connection) -> Any:
             rows = await self._stamped_rows(db, [record])
@@ -570,7 +570,7 @@ class SqliteStore(Generic[T]):
 
     async def upsert_many(self, records: Sequence[T]) -> int:
         for record in records:
-            self._require_valid(record)
+            require_model(self.model, record)
 
         async def work(db: aiosqlite.Connection) -> int:
             rows = await self._stamped_rows(db, records)
@@ -615,9 +615,6 @@ class SqliteStore(Generic[T]):
 
         return bool(await self._write(work))
 
-    def _require_valid(self, record: T) -> None:
-        if not isinstance(record, self.model):
-            raise InvalidRecord(f"expected {self.model.__name__}, got {type(record).__name__}")
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:
