@@ -17,16 +17,15 @@ the transfer then completes and reports what it wrote.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from tui.gcpause import collector_paused
 from tui.stores.base import Store, StoreError
 
 Progress = Callable[[int, int], None]
@@ -141,19 +140,6 @@ def same_json(a: Any, b: Any) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Bulk work makes ~10 objects a record that all stay alive until it ends; the cyclic
-    garbage collector would rescan them over and over (a third of an import's time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 async def make_plan(
     source: Store[Any],
     target: Store[Any],
@@ -165,7 +151,7 @@ async def make_plan(
     ``progress(done, total)`` counts records read: the target's, then the source's.
     Raises :class:`TransferCancelled` at the next batch once ``cancel`` is cancelled.
     """
-    with _collector_paused():
+    with collector_paused():
         return await _make_plan(source, target, progress, cancel)
 
 
@@ -239,6 +225,6 @@ async def apply(
     if plan.nothing_to_do:
         return Result(0, plan)
     check = cancel.check if cancel is not None else None
-    with _collector_paused():
+    with collector_paused():
         written = await target.put_raw_many(plan.to_write, progress, check)
     return Result(written, plan)

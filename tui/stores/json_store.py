@@ -18,6 +18,7 @@ from itertools import compress, islice
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from tui.gcpause import collector_paused
 from tui.stores import jsonio
 from tui.stores.base import (
     DEFAULT_QUERY,
@@ -110,7 +111,8 @@ class JsonStore(Generic[T]):
         # reads again, never the reverse.
         self._signature = FileSignature.of(self.path)
         try:
-            self._data, self._file_is_serialized = self._read_sync()
+            with collector_paused():
+                self._data, self._file_is_serialized = self._read_sync()
             self._load_error = None
         except FileFormatError as exc:
             self._data, self._file_is_serialized = {}, False
