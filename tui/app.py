@@ -23,7 +23,7 @@ from tui.models import BaseRecord
 from tui.sample import seed_if_empty
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.record_form import RecordForm
-from tui.stores import Entry, Store, StoreError
+from tui.stores import Entry, StoreError
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
@@ -444,4 +444,4 @@ def run_app(data_dir: Path) -> int:
     return 0
 
 
-__all__ = ["BrowserApp", "BrowserScreen", "Store", "run_app"]
+__all__ = ["BrowserApp", "BrowserScreen", "run_app"]

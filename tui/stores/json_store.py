@@ -27,7 +27,6 @@ from tui.stores.base import (
     FileSignature,
     Page,
     Query,
-    StoreError,
     T,
     check_collection_name,
     make_entry,
@@ -463,4 +462,4 @@ class JsonStore(Generic[T]):
         return changes, added
 
 
-__all__ = ["JsonStore", "StoreError"]
+__all__ = ["JsonStore"]

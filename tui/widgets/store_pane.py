@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.highlight import highlight
-from textual.message import Message
 from textual.widgets import Input, Static
 
 from tui.stores import DatabaseError, Entry, JsonStore, Query, Store, StoreError
@@ -47,11 +46,6 @@ class DetailPanel(VerticalScroll, can_focus=False):
 
 class StorePane(Vertical):
     """A titled pane over one store."""
-
-    class Loaded(Message):
-        def __init__(self, pane: StorePane) -> None:
-            super().__init__()
-            self.pane = pane
 
     def __init__(self, store: Store[Any], title: str, *, id: str) -> None:
         super().__init__(id=id)
@@ -122,7 +116,6 @@ class StorePane(Vertical):
         self._show(query, cursor)
         if announce:
             self.notify(announce, markup=False)
-        self.post_message(self.Loaded(self))
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
         self.load(keep_id or self._current_id(), announce)
