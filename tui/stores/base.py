@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from pydantic import ValidationError
 
@@ -153,6 +153,23 @@ class FileSignature:
 class WriteResult:
     written: int = 0
     ids: list[str] = field(default_factory=list)
+
+
+class OpensAndCloses:
+    """``async with store:`` opens it and always closes it."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 class Store(Protocol[T]):

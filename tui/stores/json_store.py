@@ -25,6 +25,7 @@ from tui.stores.base import (
     Entry,
     FileFormatError,
     FileSignature,
+    OpensAndCloses,
     Page,
     Query,
     T,
@@ -46,7 +47,7 @@ class _Abandoned(Exception):
 _SPLICE_LIMIT = 1000
 
 
-class JsonStore(Generic[T]):
+class JsonStore(OpensAndCloses, Generic[T]):
     kind = "json"
 
     def __init__(self, path: Path, model: type[T]) -> None:
@@ -92,13 +93,6 @@ class JsonStore(Generic[T]):
 
     async def close(self) -> None:
         self._opened = False
-
-    async def __aenter__(self) -> JsonStore[T]:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def reload(self) -> None:
         await asyncio.to_thread(self._reload_sync)

@@ -25,6 +25,7 @@ from tui.stores.base import (
     DatabaseError,
     Entry,
     FileSignature,
+    OpensAndCloses,
     Page,
     Query,
     StoreError,
@@ -58,7 +59,7 @@ _SCAN_ROWS = 100_000
 Key = tuple[Any, str]  # (sort key, id) of one row: a keyset anchor
 
 
-class SqliteStore(Generic[T]):
+class SqliteStore(OpensAndCloses, Generic[T]):
     kind = "sqlite"
 
     def __init__(self, path: Path, table: str, model: type[T]) -> None:
@@ -146,13 +147,6 @@ class SqliteStore(Generic[T]):
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
-
-    async def __aenter__(self) -> SqliteStore[T]:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def reload(self) -> None:
         await self.close()
