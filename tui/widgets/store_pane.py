@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
 from textual.widgets import Input, Static
 
 from tui.stores import DatabaseError, Entry, JsonStore, Query, Store, StoreError
@@ -28,12 +27,29 @@ TYPING_PAUSE = 0.2  # a filter runs once typing pauses, not once per keystroke
 class DetailPanel(VerticalScroll, can_focus=False):
     """The selected record, pretty-printed as JSON (unknown fields included)."""
 
+    _IDLE: Any = object()  # no render scheduled
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._pending: Any = self._IDLE
+
     def compose(self) -> ComposeResult:
         yield Static(id="detail-body", markup=False)
 
     def show(self, entry: Entry[Any] | None) -> None:
+        """Show ``entry`` once the screen has refreshed: the table's frame comes first,
+        and a key held down highlights only the record it stops on."""
+        scheduled = self._pending is not self._IDLE
+        self._pending = entry
+        if not scheduled:
+            self.call_after_refresh(self._render_pending)
+
+    def _render_pending(self) -> None:
+        from textual.highlight import highlight  # pygments: loaded after the first frame
+
+        entry, self._pending = self._pending, self._IDLE
         body = self.query_one("#detail-body", Static)
-        if entry is None:
+        if entry is None or entry is self._IDLE:
             body.update(Content(""))
             return
         code = highlight(pretty_json(entry.raw), language="json")
