@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -55,7 +56,8 @@ def fit(text: str, width: int) -> str:
     return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""
 
 
-def layout_columns(width: int) -> list[tuple[Column, int]]:
+@lru_cache(maxsize=8)  # asked for on every rendered line; the width rarely changes
+def layout_columns(width: int) -> tuple[tuple[Column, int], ...]:
     """Choose the columns that fit ``width`` and share out the spare cells."""
     chosen: list[Column] = []
     used = 0
@@ -72,7 +74,7 @@ def layout_columns(width: int) -> list[tuple[Column, int]]:
     if leftover > 0 and chosen:
         widths[chosen[-1].key if chosen[-1].weight else chosen[1 % len(chosen)].key] += leftover
     ordered = [c for key in DISPLAY_ORDER for c in chosen if c.key == key]
-    return [(c, widths[c.key]) for c in ordered]
+    return tuple((c, widths[c.key]) for c in ordered)
 
 
 def cell_value(entry: Entry[Any], key: str) -> str:
@@ -306,7 +308,7 @@ class RecordTable(ScrollView, can_focus=True):
         cells = [fit(cell_value(entry, column.key), w) for column, w in columns]
         return Strip([Segment(fit(" ".join(cells), width), base)], width)
 
-    def _header(self, columns: list[tuple[Column, int]], width: int) -> Strip:
+    def _header(self, columns: tuple[tuple[Column, int], ...], width: int) -> Strip:
         style: Style = self.rich_style + self.get_component_rich_style("record-table--header")
         labels = []
         for column, w in columns:
