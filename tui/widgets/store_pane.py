@@ -127,11 +127,14 @@ class StorePane(Vertical):
             self.loading_state = False
             self._show_error(exc)
             return
-        self.loading_state = False
+        finally:
+            self.loading_state = False  # also when a newer load cancelled this one
         self._clear_error()
         self._show(query, cursor)
         if announce:
             self.notify(announce, markup=False)
+        if self.query_state != query:  # the filter or sort changed while we loaded
+            self.requery(self._current_id())
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
         self.load(keep_id or self._current_id(), announce)
@@ -274,7 +277,7 @@ class StorePane(Vertical):
         self.table.descending = query.descending
         self.requery(self._current_id(), delay)
 
-    @work(exclusive=True, group="load")
+    @work(exclusive=True, group="query")  # a new query never cancels a load
     async def requery(self, keep_id: str | None, delay: float = 0.0) -> None:
         """New filter or sort: count and reposition off the UI thread (latest wins)."""
         if delay:
