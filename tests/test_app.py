@@ -441,3 +441,58 @@ async def test_transfer_buttons_work_by_mouse(seeded: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "Export SQLite → JSON" in str(app.screen.query_one("#confirm-title").render())
         await pilot.press("escape")
+
+
+async def test_editing_a_record_whose_id_field_points_elsewhere_keeps_the_other(
+    tmp_path: Path,
+) -> None:
+    path = json_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    stray = {"id": "xyz", "name": "stray copy"}
+    real = {"id": "xyz", "name": "the real xyz", "description": "keep me"}
+    path.write_bytes(orjson.dumps({"abc": stray, "xyz": real}, option=orjson.OPT_INDENT_2))
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, _ = panes(app)
+        assert left.current is not None and left.current.id == "abc"
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordForm))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RecordForm))
+        await pilot.pause(0.3)
+    records = json_records(tmp_path)
+    assert records["xyz"] == real
+    assert records["abc"]["id"] == "abc" and records["abc"]["name"] == "stray copy"
+
+
+async def test_adding_an_existing_id_is_refused(seeded: Path) -> None:
+    before = FileState.of(json_path(seeded))
+    app = BrowserApp(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecordForm))
+        await type_text(pilot, "new thing")
+        await pilot.press("tab", "tab", "tab")
+        await type_text(pilot, "1b2c3d4e5f60")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("Not added" in n.message for n in app._notifications))
+    assert FileState.of(json_path(seeded)) == before
+
+
+async def test_cursor_survives_an_editor_that_writes_the_file_in_two_steps(seeded: Path) -> None:
+    app = BrowserApp(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, _ = panes(app)
+        left.table.move_to(4)
+        await pilot.pause()
+        keep = left.current
+        assert keep is not None
+        whole = json_path(seeded).read_bytes()
+        json_path(seeded).write_bytes(whole[: len(whole) // 2])  # caught mid-save
+        await wait_for(pilot, lambda: left.error is not None)
+        json_path(seeded).write_bytes(whole + b"\n")
+        await wait_for(pilot, lambda: left.error is None and left.current is not None)
+        assert left.current is not None and left.current.id == keep.id

@@ -197,7 +197,9 @@ class BrowserScreen(Screen[None]):
         entry = self._selected(pane, "edit in")
         if entry is None:
             return
-        initial = entry.raw if isinstance(entry.raw, dict) else {"id": entry.id}
+        # The record is saved under the key it is stored at, whatever its id field says:
+        # an invalid record whose id points elsewhere must not overwrite that other one.
+        initial = {**entry.raw, "id": entry.id} if isinstance(entry.raw, dict) else {"id": entry.id}
         form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
         self.app.push_screen(form, self._saver(pane, "Saved"))
 
@@ -217,6 +219,14 @@ class BrowserScreen(Screen[None]):
     @work(group="write")
     async def _save(self, pane: StorePane, record: BaseRecord, verb: str) -> None:
         try:
+            if verb == "Added" and await pane.store.get(record.id) is not None:
+                self.notify(
+                    f"Not added: the {pane.kind_title} store already has a record with id "
+                    f"{printable(record.id)!r}; edit that one instead",
+                    severity="error",
+                    markup=False,
+                )
+                return
             await pane.store.upsert(record)
         except StoreError as exc:
             self.notify(f"Not saved: {printable(str(exc))}", severity="error", markup=False)

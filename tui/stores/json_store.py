@@ -85,11 +85,13 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._opened = True
 
     def _open_sync(self) -> None:
-        if self.path.parent.is_dir():
+        if not self.path.parent.is_dir():
+            self._reload_sync()  # no folder yet: an empty store
+            return
+        with jsonio.exclusive_lock(self.path):
             # Only under the lock: a live writer's temp file must not vanish mid-write.
-            with jsonio.exclusive_lock(self.path):
-                jsonio.remove_stale_temp_files(self.path)
-        self._reload_sync()
+            jsonio.remove_stale_temp_files(self.path)
+            self._reload_locked()
 
     async def close(self) -> None:
         self._opened = False
@@ -99,9 +101,17 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
     def _reload_sync(self) -> None:
         """Read the file; on failure keep the error and refuse writes, but do not raise."""
-        # The signature is taken before reading, on failure too: if the file changes
-        # while we read it (a writer mid-way), the next check sees a difference and
-        # reads again, never the reverse.
+        if not self.path.parent.is_dir():
+            self._signature, self._data, self._file_is_serialized = None, {}, False
+            self._load_error = None
+            return
+        # Under the write lock: a write (ours in another thread, or another process's)
+        # cannot land between taking the signature and reading the bytes it describes.
+        with jsonio.exclusive_lock(self.path):
+            self._reload_locked()
+
+    def _reload_locked(self) -> None:
+        """:meth:`_reload_sync` for a caller that holds the write lock already."""
         self._signature = FileSignature.of(self.path)
         try:
             with collector_paused():
@@ -130,7 +140,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._check_readable()
         if not filter:
             return len(self._data)
-        return len(await asyncio.to_thread(self._matching_keys, filter))
+        return len(await asyncio.to_thread(self._matching_keys, self._data, filter))
 
     async def get(self, record_id: str) -> Entry[T] | None:
         self._check_readable()
@@ -143,9 +153,8 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._check_readable()
         return await asyncio.to_thread(self._page_sync, query, offset, limit)
 
-    def _matching_keys(self, needle: str) -> list[str]:
-        """The ids whose record matches ``needle``, in file order; cached like the view."""
-        data = self._data
+    def _matching_keys(self, data: dict[str, Any], needle: str) -> list[str]:
+        """The ids of ``data`` whose record matches ``needle``, in file order; cached."""
         cached = self._matches
         if cached is not None and cached[0] == needle and cached[1] is data:
             return cached[2]
@@ -156,12 +165,13 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._matches = (needle, data, keys)
         return keys
 
-    def _ordered_keys(self, query: Query) -> list[str]:
-        """The ids matching ``query`` in its order; cached until the data changes."""
-        data = self._data
+    def _ordered_keys(self, data: dict[str, Any], query: Query) -> list[str]:
+        """The ids of ``data`` matching ``query`` in its order; cached until data changes.
+
+        Callers pass one snapshot of ``self._data``: a reload may swap it meanwhile."""
         if self._view is not None and self._view[0] == query and self._view[1] is data:
             return self._view[2]
-        keys = list(self._matching_keys(query.filter))
+        keys = list(self._matching_keys(data, query.filter))
         if query.sort == "id":
             keys.sort(reverse=query.descending)
         else:
@@ -171,7 +181,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
     def _page_sync(self, query: Query, offset: int, limit: int) -> Page[T]:
         data = self._data
-        keys = self._ordered_keys(query)
+        keys = self._ordered_keys(data, query)
         chosen = keys[offset : offset + limit]
         return Page([make_entry(self.model, k, data[k]) for k in chosen], offset, len(keys))
 
@@ -183,7 +193,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
         def find() -> int | None:
             try:
-                return self._ordered_keys(query).index(record_id)
+                return self._ordered_keys(self._data, query).index(record_id)
             except ValueError:
                 return None
 
@@ -316,12 +326,15 @@ class JsonStore(OpensAndCloses, Generic[T]):
         ``touched``, when given, holds every key ``change`` may set or remove (only by
         assignment or removal, never removed and put back): then finding what changed
         costs a look at those keys, not a pass over all the records."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise jsonio.write_error(self.path, exc) from exc
         with jsonio.exclusive_lock(self.path):
             if FileSignature.of(self.path) != self._signature or self._load_error is not None:
                 # Someone else wrote (or we could not read it last time): start from what
                 # is on disk now. A file we cannot read is never overwritten.
-                self._reload_sync()
+                self._reload_locked()
                 self._check_readable()
             data = dict(self._data)  # on failure the cache keeps the old content
             result = change(data)

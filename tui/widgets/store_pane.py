@@ -73,6 +73,7 @@ class StorePane(Vertical):
         self.matching = 0
         self.total_records = 0
         self.loading_state = False
+        self._id_before_error: str | None = None
         self._opened = False
 
     def compose(self) -> ComposeResult:
@@ -114,9 +115,12 @@ class StorePane(Vertical):
             if not self._opened:
                 await self.store.open()
                 self._opened = True
-            elif self.error is not None or self.store.kind == "json":
-                # SQLite answers every query from the file itself: reopening it would
-                # only pull the connection from under page fetches still in flight.
+            elif self.error is not None or (
+                self.store.kind == "json" and await self.store.changed_on_disk()
+            ):
+                # A JSON store already holds what it wrote itself; SQLite answers every
+                # query from the file, and reopening it would only pull the connection
+                # from under page fetches still in flight.
                 await self.store.reload()
             if isinstance(self.store, JsonStore) and self.store.load_error is not None:
                 raise self.store.load_error
@@ -137,7 +141,7 @@ class StorePane(Vertical):
             self.requery(self._current_id())
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
-        self.load(keep_id or self._current_id(), announce)
+        self.load(keep_id or self._current_id() or self._id_before_error, announce)
 
     def _current_id(self) -> str | None:
         entry = self.table.current
@@ -180,6 +184,8 @@ class StorePane(Vertical):
         self.error = exc
         if isinstance(exc, DatabaseError):
             self._opened = False
+        # Where the cursor was, for when the store reads again (an editor mid-save).
+        self._id_before_error = self._current_id() or self._id_before_error
         self.table.reset(0)
         box = self.query_one("#error", Static)
         box.update(
@@ -198,6 +204,7 @@ class StorePane(Vertical):
         if self.error is None:
             return
         self.error = None
+        self._id_before_error = None
         self.query_one("#error").add_class("hidden")
         self.table.remove_class("hidden")
         self.query_one(DetailPanel).remove_class("hidden")
