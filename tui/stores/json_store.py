@@ -86,7 +86,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
     def _open_sync(self) -> None:
         if not self.path.parent.is_dir():
-            self._reload_sync()  # no folder yet: an empty store
+            self._reload_sync()  # no folder yet (an empty store), or a path that cannot be
             return
         with jsonio.exclusive_lock(self.path):
             # Only under the lock: a live writer's temp file must not vanish mid-write.
@@ -102,8 +102,8 @@ class JsonStore(OpensAndCloses, Generic[T]):
     def _reload_sync(self) -> None:
         """Read the file; on failure keep the error and refuse writes, but do not raise."""
         if not self.path.parent.is_dir():
-            self._signature, self._data, self._file_is_serialized = None, {}, False
-            self._load_error = None
+            # Nothing to lock: reading says what is there (nothing, or why not).
+            self._reload_locked()
             return
         # Under the write lock: a write (ours in another thread, or another process's)
         # cannot land between taking the signature and reading the bytes it describes.
