@@ -35,6 +35,10 @@ Progress = Callable[[int, int], None]
 PLAN_BATCH = 2000
 
 
+class TargetChanged(StoreError):
+    """The target was written by someone else between the plan and its apply."""
+
+
 class TransferCancelled(StoreError):
     """The transfer was cancelled before it wrote anything: both stores are unchanged."""
 
@@ -69,6 +73,7 @@ class Plan:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (id, why)
     kept: list[str] = field(default_factory=list)  # only in the target; left as they are
     to_write: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    target_version: object = None  # the target as compared; apply refuses if it moved on
 
     @property
     def nothing_to_do(self) -> bool:
@@ -175,6 +180,9 @@ async def _make_plan(
 
     if cancel is not None:
         cancel.check()
+    if target.kind == "json" and await target.changed_on_disk():
+        await target.reload()  # compare against the file as it is now, not as last read
+    target_version = await target.version()
     # Only compared, never shown: no need to validate the target's records. Each is
     # taken out as its source record is compared; what is left is only in the target.
     existing: dict[str, Any] = {}
@@ -183,7 +191,7 @@ async def _make_plan(
         done += 1
         if done % PLAN_BATCH == 0:
             await batch_done()
-    plan = Plan(source.label, target.label)
+    plan = Plan(source.label, target.label, target_version=target_version)
     async for entry in source.iter_all():
         old = existing.pop(entry.id, _MISSING)
         done += 1
@@ -224,6 +232,12 @@ async def apply(
         cancel.check()
     if plan.nothing_to_do:
         return Result(0, plan)
+    if await target.version() != plan.target_version:
+        # Someone wrote to the target while the plan waited for its confirmation: what
+        # was confirmed is no longer what would happen.
+        raise TargetChanged(
+            f"{target.label} changed since the plan was made; nothing was written, plan again"
+        )
     check = cancel.check if cancel is not None else None
     with collector_paused():
         written = await target.put_raw_many(plan.to_write, progress, check)

@@ -127,6 +127,10 @@ class JsonStore(OpensAndCloses, Generic[T]):
             return {}, False
         return jsonio.parse_store(self.path, data)
 
+    async def version(self) -> object:
+        """A value that changes whenever anyone writes the file."""
+        return await asyncio.to_thread(FileSignature.of, self.path)
+
     async def changed_on_disk(self) -> bool:
         return await asyncio.to_thread(lambda: FileSignature.of(self.path) != self._signature)
 

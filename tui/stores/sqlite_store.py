@@ -72,6 +72,7 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         # Read caches, valid for one state of the data (see _check_fresh).
         self._data_version: int | None = None
         self._generation = 0  # bumped whenever the caches are dropped
+        self._commits = 0  # our own commits (PRAGMA data_version counts only others')
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._anchors: OrderedDict[Query, OrderedDict[int, Key]] = OrderedDict()
         self._indexed: set[str] = set()  # sort fields whose index exists (or failed)
@@ -151,6 +152,11 @@ class SqliteStore(OpensAndCloses, Generic[T]):
     async def reload(self) -> None:
         await self.close()
         await self.open()
+
+    async def version(self) -> object:
+        """A value that changes whenever anyone commits to the database."""
+        rows = await self._fetch("PRAGMA data_version")
+        return (int(rows[0][0]), self._commits)
 
     def _file_signature(self) -> tuple[FileSignature | None, FileSignature | None]:
         # In WAL mode a commit may touch only the -wal file.
@@ -511,6 +517,7 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             # rolls everything back: the ROLLBACK runs after any statement still running.
             result = await work(db)
             await db.execute("COMMIT")
+            self._commits += 1
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 await db.execute("ROLLBACK")
