@@ -14,22 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.records import json_values as json_values_up_to
 from tui.generate import generate_raw_records
 from tui.models import ExampleItem
 from tui.stores import JsonStore, jsonio
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=12,
-)
+json_values = json_values_up_to(12)
 records = st.dictionaries(st.text(), json_values, max_size=4)
 stores = st.dictionaries(st.text(min_size=1), records, max_size=5)
 

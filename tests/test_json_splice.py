@@ -25,23 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.records import json_values as json_values_up_to
 from tui.generate import generate_raw_records
 from tui.models import ExampleItem
 from tui.stores import JsonStore, jsonio
 from tui.stores import json_store as json_store_module
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=10,
-)
+json_values = json_values_up_to(10)
 # Keys with escapes, quotes, control characters, unicode, and look-alikes of the layout.
 tricky_text = st.text(max_size=6) | st.sampled_from(
     ['"', "\\", "\n  ", '": ', "\n  }", "{}", ",", "東京", "\x00", "\u2028", "a", "a\n"]

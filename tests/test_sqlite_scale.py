@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.records import raw_record
 from tui.generate import generate_raw_records
 from tui.models import ExampleItem
 from tui.stores import JsonStore, SqliteStore, sqlite_store
@@ -28,19 +29,6 @@ from tui.stores.sqlite_store import _field_expr
 
 TABLE = "example_items"
 GENERATED = 2500
-
-
-def make_raw_record(record_id: str, name: str, **fields: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "id": record_id,
-        "schema_version": 1,
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "updated_at": "2026-01-01T00:00:00.000000Z",
-        "name": name,
-        "description": "",
-        "tags": [],
-    }
-    return raw | fields
 
 
 def odd_rows() -> list[tuple[str, str]]:
@@ -222,9 +210,9 @@ async def test_filter_edges(sq: SqliteStore[ExampleItem]) -> None:
 
 async def test_nul_filters_agree_with_the_json_store(tmp_path: Path) -> None:
     raws = [
-        make_raw_record("n1", "a\x00b", description="plain"),
-        make_raw_record("n2", "plain", tags=["x\x00Y"]),
-        make_raw_record("n3", "plain", description="a b"),
+        raw_record("n1", "a\x00b", description="plain"),
+        raw_record("n2", "plain", tags=["x\x00Y"]),
+        raw_record("n3", "plain", description="a b"),
     ]
     async with (
         JsonStore.in_data_dir(tmp_path, TABLE, ExampleItem) as js,
@@ -251,7 +239,7 @@ async def test_our_writes_drop_anchors_and_counts(sq: SqliteStore[ExampleItem]) 
     await browse(sq, query)
     before = await sq.count()
     # A record that sorts first shifts every page by one: a stale anchor would show it.
-    first = ExampleItem.model_validate(make_raw_record("aaaa", "!"))
+    first = ExampleItem.model_validate(raw_record("aaaa", "!"))
     await sq.upsert(first)
     assert await sq.count() == before + 1
     want = reference(sq.path, query)
@@ -387,7 +375,7 @@ async def test_filters_agree_with_the_json_store_on_awkward_text(tmp_path: Path)
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, most)))
 
     raws = [
-        make_raw_record(f"r{i:03}", text(6) or "x", description=text(8), tags=[text(3)])
+        raw_record(f"r{i:03}", text(6) or "x", description=text(8), tags=[text(3)])
         for i in range(120)
     ]
     needles = [text(3) for _ in range(60)] + ["\x00", "a\x00", '\\"', "%", "_", "é"]

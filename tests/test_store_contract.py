@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.records import raw_record
 from tui.models import ExampleItem, new_id, parse_timestamp
 from tui.stores import DatabaseError, JsonStore, Query, SqliteStore, StoreError
 from tui.stores.base import DEFAULT_QUERY, SORT_FIELDS
@@ -24,20 +25,6 @@ BIG = 123456789012345678901234567890  # past 64 bits: orjson alone cannot keep i
 
 def item(record_id: str, name: str, **fields: Any) -> ExampleItem:
     return ExampleItem(id=record_id, name=name, **fields)
-
-
-def raw_record(record_id: str, name: str, **fields: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "id": record_id,
-        "schema_version": 1,
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "updated_at": "2026-01-01T00:00:00.000000Z",
-        "name": name,
-        "description": "",
-        "tags": [],
-    }
-    raw.update(fields)
-    return raw
 
 
 def canon(value: Any) -> str:
