@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from tui.compact import CompactRecords, fingerprint
 from tui.gcpause import collector_paused
 from tui.stores.base import Store, StoreError
 
@@ -72,7 +73,9 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (id, why)
     kept: list[str] = field(default_factory=list)  # only in the target; left as they are
-    to_write: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # The records to write, as they are in the source; kept as compact JSON bytes and
+    # parsed again as they are read (a million parsed dicts would be 3x the JSON file).
+    to_write: CompactRecords = field(default_factory=CompactRecords, repr=False)
     target_version: object = None  # the target as compared; apply refuses if it moved on
 
     @property
@@ -160,7 +163,10 @@ async def make_plan(
         return await _make_plan(source, target, progress, cancel)
 
 
-_MISSING: Any = object()
+def _for_compare(raw: Any) -> bytes | tuple[Any]:
+    """What the plan keeps of a target record to compare a source record with."""
+    digest = fingerprint(raw)
+    return (raw,) if digest is None else digest
 
 
 async def _make_plan(
@@ -183,17 +189,23 @@ async def _make_plan(
     if target.kind == "json" and await target.changed_on_disk():
         await target.reload()  # compare against the file as it is now, not as last read
     target_version = await target.version()
-    # Only compared, never shown: no need to validate the target's records. Each is
-    # taken out as its source record is compared; what is left is only in the target.
-    existing: dict[str, Any] = {}
+    # Only compared, never shown: no need to validate the target's records, nor to keep
+    # them: a fingerprint (bytes) says whether a source record is the same; a value
+    # orjson cannot write is kept as it is, in a 1-tuple, and compared with same_json.
+    # Each is taken out as its source record is compared; what is left is only in the
+    # target.
+    existing: dict[str, bytes | tuple[Any]] = {}
+    for_compare = _for_compare
     async for record_id, raw in target.iter_raw():
-        existing[record_id] = raw
+        existing[record_id] = for_compare(raw)
         done += 1
         if done % PLAN_BATCH == 0:
             await batch_done()
     plan = Plan(source.label, target.label, target_version=target_version)
+    write = plan.to_write.appender()
+    new, changed, unchanged = plan.new.append, plan.changed.append, plan.unchanged.append
     async for entry in source.iter_all():
-        old = existing.pop(entry.id, _MISSING)
+        old = existing.pop(entry.id, None)
         done += 1
         if done % PLAN_BATCH == 0:
             await batch_done()
@@ -201,15 +213,16 @@ async def _make_plan(
             plan.invalid.append((entry.id, entry.error or "invalid"))
             continue
         # A valid record's "id" field is its key: keep that string, not a second copy.
-        record_id = entry.raw["id"]
-        if old is _MISSING:
-            plan.new.append(record_id)
-        elif same_json(old, entry.raw):
-            plan.unchanged.append(record_id)
+        raw = entry.raw
+        record_id = raw["id"]
+        if old is None:
+            new(record_id)
+        elif fingerprint(raw) == old if old.__class__ is bytes else same_json(old[0], raw):
+            unchanged(record_id)
             continue
         else:
-            plan.changed.append(record_id)
-        plan.to_write.append(entry.raw)
+            changed(record_id)
+        write(raw)
     plan.kept = list(existing)
     if progress is not None:
         progress(done, done)
