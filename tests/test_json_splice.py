@@ -112,8 +112,8 @@ def search_sizes(window: int, chunk: int) -> Iterator[None]:
 
 
 def check_file(store: JsonStore[ExampleItem], expected: dict[str, Any]) -> None:
-    assert store._data == expected
-    assert list(store._data) == list(expected)
+    assert dict(store.raw_items()) == expected
+    assert [key for key, _ in store.raw_items()] == list(expected)
     on_disk = store.path.read_bytes()
     assert on_disk == jsonio.serialize(expected)
     assert os.stat(store.path).st_mode & 0o777 == 0o640
@@ -166,7 +166,7 @@ def test_a_spliced_file_is_byte_for_byte_a_full_write(
                 assert len(full) == writes, (before, batch)
         reopened = JsonStore(store.path, ExampleItem)
         reopened._open_sync()
-        assert reopened._data == expected and reopened._file_is_serialized
+        assert dict(reopened.raw_items()) == expected and reopened._file_is_serialized
 
 
 @settings(max_examples=200, deadline=None)
@@ -296,7 +296,7 @@ async def test_an_edit_of_a_file_replaced_behind_our_back_is_never_spliced(
     # records it holds are other ones, or ours with other values.
     stat = path.stat()
     other = {r["id"]: r for r in generate_raw_records(5, seed=9)}
-    other[ids[2]] = {**store._data[ids[2]], "name": "changed by hand"}
+    other[ids[2]] = {**dict(store.raw_items())[ids[2]], "name": "changed by hand"}
     replacement = path.with_name("other.json")
     replacement.write_bytes(jsonio.serialize(other))
     os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -1,10 +1,20 @@
 """The JSON store: one file ``{"<id>": {record}, ...}`` per collection.
 
-The parsed file is kept in memory as raw dicts, in file order; records are validated
-only when someone asks for them (a page, a get, a transfer). Every write is a
-read-modify-write under an exclusive lock on a lock file beside the data file: if the
-file changed on disk since we read it, it is read again and the change applied to what
-is there now, so concurrent processes never lose each other's records.
+The file is kept in memory in file order, each record as the bytes of its value in the
+file when the file is in our own layout (parsed when someone asks for it: a page, a get,
+a transfer; see :mod:`tui.stores.jsonspans`), as a raw dict otherwise (a file written by
+hand or by another tool, and records written since). Records are validated only when
+someone asks for them.
+
+Opening a file in our layout splits it into records without parsing them, so the first
+page shows at once; a background thread then proves the split right (every record
+parsed, the file exactly what we would write for them) and, if it is not, parses the
+file strictly instead, or keeps the error. Every write, filter, sort other than by id,
+and bulk read waits for that check; :attr:`JsonStore.load_error` waits for it too.
+
+Every write is a read-modify-write under an exclusive lock on a lock file beside the
+data file: if the file changed on disk since we read it, it is read again and the change
+applied to what is there now, so concurrent processes never lose each other's records.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ from itertools import compress, islice
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from tui.gcpause import collector_paused
-from tui.stores import jsonio
+from tui.stores import jsonio, jsonspans
 from tui.stores.base import (
     DEFAULT_QUERY,
     Entry,
@@ -34,7 +46,7 @@ from tui.stores.base import (
     require_model,
     stamp_for_write,
 )
-from tui.stores.ordering import matches_filter, sort_key
+from tui.stores.ordering import ascii_lower, matches_filter, sort_key
 
 R = TypeVar("R")
 
@@ -45,6 +57,50 @@ class _Abandoned(Exception):
 
 # More records changed or removed than this in one write: write the whole file.
 _SPLICE_LIMIT = 1000
+
+# The check of a split file starts when someone waits for it, or this long after the
+# open (first rows drawn: the check does not compete with them for the interpreter).
+_CHECK_DELAY = 1.0
+
+_loads = jsonio.loads_value
+
+
+class _NotExact(ValueError):
+    """A record's bytes are not what our layout writes for what they parse to."""
+
+
+def _exact(raw: Any) -> Any:
+    """:func:`_loads`, raising :class:`_NotExact` (or orjson's error) when the bytes are
+    not what we would write for the value: a split not checked yet may hold anything
+    (an integer past 64 bits orjson bends, a duplicate key). One record's cost."""
+    if not isinstance(raw, bytes):
+        return raw
+    value = jsonspans.loads(raw)
+    if not jsonspans.is_exact(raw, value):
+        raise _NotExact
+    return value
+
+
+class _Check:
+    """The background check of one split load (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.wanted = threading.Event()  # someone waits: start now
+        self.done = threading.Event()
+        self.dropped = False  # the store closed first: drop the load, do not check it
+
+
+def _filter_bytes(needle: str) -> bytes | None:
+    """What a record's bytes, lowered (ASCII), must contain to match ``needle``, when
+    that is a sure test of a record held as bytes: ASCII letters and spaces appear in
+    the text of a string exactly as in its JSON, and never in a number's text but for
+    an exponent's ``e``. None when no such test is safe (check every record)."""
+    if not needle or not all(c == " " or ("a" <= c.lower() <= "z") for c in needle):
+        return None
+    lowered = needle.lower()
+    if not lowered.replace("e", "").strip():
+        return None
+    return lowered.encode("ascii")
 
 
 class JsonStore(OpensAndCloses, Generic[T]):
@@ -60,6 +116,8 @@ class JsonStore(OpensAndCloses, Generic[T]):
         # jsonio.serialize writes), so that records can be spliced into it.
         self._file_is_serialized = False
         self._opened = False
+        self._check: _Check | None = None  # a split load not proven yet
+        self._state_lock = threading.Lock()
         # (query, the data dict it was computed from, ordered ids)
         self._view: tuple[Query, dict[str, Any], list[str]] | None = None
         self._matches: tuple[str, dict[str, Any], list[str]] | None = None
@@ -75,8 +133,30 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
     @property
     def load_error(self) -> FileFormatError | None:
-        """Why the file could not be read; while set, every write is refused."""
+        """Why the file could not be read; while set, every write is refused. Waits for
+        the check of the last load (see :attr:`known_load_error` for a look that does
+        not wait)."""
+        self._wait_checked()
         return self._load_error
+
+    @property
+    def known_load_error(self) -> FileFormatError | None:
+        """:attr:`load_error` as known now, without waiting for the load's check."""
+        return self._load_error
+
+    async def checked(self, hurry: bool = True) -> FileFormatError | None:
+        """Wait for the check of the last load; then :attr:`load_error`. ``hurry=False``
+        waits without starting the check early (a watcher that only wants the outcome)."""
+        if self._check is not None:
+            await asyncio.to_thread(self._wait_checked, hurry)
+        return self._load_error
+
+    def _wait_checked(self, hurry: bool = True) -> None:
+        check = self._check
+        if check is not None:
+            if hurry:
+                check.wanted.set()
+            check.done.wait()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -91,10 +171,16 @@ class JsonStore(OpensAndCloses, Generic[T]):
         with jsonio.exclusive_lock(self.path):
             # Only under the lock: a live writer's temp file must not vanish mid-write.
             jsonio.remove_stale_temp_files(self.path)
-            self._reload_locked()
+            self._reload_locked(background=True)
 
     async def close(self) -> None:
         self._opened = False
+        check = self._check
+        if check is not None:
+            # Not worth checking any more; what was read unchecked is forgotten (a use
+            # after this reads the file again).
+            check.dropped = True
+            check.wanted.set()
 
     async def reload(self) -> None:
         await asyncio.to_thread(self._reload_sync)
@@ -108,24 +194,96 @@ class JsonStore(OpensAndCloses, Generic[T]):
         # Under the write lock: a write (ours in another thread, or another process's)
         # cannot land between taking the signature and reading the bytes it describes.
         with jsonio.exclusive_lock(self.path):
-            self._reload_locked()
+            self._reload_locked(background=True)
 
-    def _reload_locked(self) -> None:
-        """:meth:`_reload_sync` for a caller that holds the write lock already."""
-        self._signature = FileSignature.of(self.path)
+    def _reload_locked(self, background: bool = False) -> None:
+        """:meth:`_reload_sync` for a caller that holds the write lock already.
+
+        ``background``: a file that splits as our layout is checked by a thread, after
+        this returns (see the module's docstring); otherwise before."""
+        signature = FileSignature.of(self.path)
+        # Split as it is read when in our layout (the pieces are the file: it is never
+        # held twice); else read whole, to be parsed.
+        records = jsonspans.read_split(self.path)
+        blob = None
+        if records is None:
+            try:
+                blob = jsonio.read_file(self.path)
+            except FileFormatError as exc:
+                self._set_state(None, {}, False, exc, signature)
+                return
+        if records is not None and background:
+            check = _Check()
+            self._set_state(check, records, False, None, signature)
+            thread = threading.Thread(
+                target=self._check_split,
+                args=(check, records),
+                name=f"check {self.path.name}",
+                daemon=True,
+            )
+            thread.start()
+            return
+        self._set_state(None, *self._parse(blob, records), signature)
+
+    def _set_state(
+        self,
+        check: _Check | None,
+        data: dict[str, Any],
+        serialized: bool,
+        error: FileFormatError | None,
+        signature: FileSignature | None,
+    ) -> None:
+        with self._state_lock:
+            previous = self._check
+            self._check = check
+            self._data, self._file_is_serialized, self._load_error = data, serialized, error
+            self._signature = signature
+        if previous is not None:
+            previous.wanted.set()  # superseded: let its thread finish now
+
+    def _parse(
+        self, blob: bytes | None, records: dict[str, bytes] | None
+    ) -> tuple[dict[str, Any], bool, FileFormatError | None]:
+        """(data, whether the file is in our layout, the error) for the file's bytes, or
+        for the records it split into."""
         try:
             with collector_paused():
-                self._data, self._file_is_serialized = self._read_sync()
-            self._load_error = None
+                if records is not None:
+                    if jsonspans.verify_records(records):
+                        return records, True, None
+                    blob = jsonspans.join_records(records)
+                    records = None
+                if blob is None:
+                    return {}, False, None
+                data, serialized = jsonio.parse_store(self.path, blob)
+            return data, serialized, None
         except FileFormatError as exc:
-            self._data, self._file_is_serialized = {}, False
-            self._load_error = exc
+            return {}, False, exc
 
-    def _read_sync(self) -> tuple[dict[str, Any], bool]:
-        data = jsonio.read_file(self.path)
-        if data is None:
-            return {}, False
-        return jsonio.parse_store(self.path, data)
+    def _check_split(self, check: _Check, records: dict[str, bytes]) -> None:
+        """The background check of a split load: on success the load stands; otherwise
+        the strict parse's data or error replace it (unless a newer load did)."""
+        try:
+            check.wanted.wait(_CHECK_DELAY)
+            if self._check is not check:
+                return
+            if check.dropped:
+                with self._state_lock:
+                    if self._check is check:
+                        self._data, self._signature, self._check = {}, None, None
+                        self._load_error = FileFormatError(self.path, "closed before it was read")
+                return
+            try:
+                data, serialized, error = self._parse(None, records)
+            except Exception as exc:  # never leave a split load unchecked and writable
+                data, serialized, error = {}, False, FileFormatError(self.path, str(exc))
+            with self._state_lock:
+                if self._check is check:
+                    self._data, self._file_is_serialized = data, serialized
+                    self._load_error = error
+                    self._check = None
+        finally:
+            check.done.set()
 
     async def version(self) -> object:
         """A value that changes whenever anyone writes the file."""
@@ -144,18 +302,41 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._check_readable()
         if not filter:
             return len(self._data)
+        await self.checked()
+        self._check_readable()
         return len(await asyncio.to_thread(self._matching_keys, self._data, filter))
 
     async def get(self, record_id: str) -> Entry[T] | None:
         self._check_readable()
         raw = self._data.get(record_id)
-        return None if raw is None else make_entry(self.model, record_id, raw)
+        if raw is None:
+            return None
+        try:
+            value = _exact(raw)
+        except (orjson.JSONDecodeError, _NotExact):
+            # Not our layout after all: the check parses it strictly (or rejects it).
+            await self._after_check()
+            return await self.get(record_id)
+        return make_entry(self.model, record_id, value)
+
+    async def _after_check(self) -> None:
+        """Wait for the load's check: raise its error, or go on with what it kept (a
+        record held as bytes then always parses)."""
+        await self.checked()
+        self._check_readable()
 
     async def page(
         self, query: Query = DEFAULT_QUERY, offset: int = 0, limit: int = 100
     ) -> Page[T]:
         self._check_readable()
-        return await asyncio.to_thread(self._page_sync, query, offset, limit)
+        if query.filter or query.sort != "id":
+            await self.checked()  # a pass over every record: only over checked ones
+            self._check_readable()
+        try:
+            return await asyncio.to_thread(self._page_sync, query, offset, limit)
+        except (orjson.JSONDecodeError, _NotExact):
+            await self._after_check()
+            return await asyncio.to_thread(self._page_sync, query, offset, limit)
 
     def _matching_keys(self, data: dict[str, Any], needle: str) -> list[str]:
         """The ids of ``data`` whose record matches ``needle``, in file order; cached."""
@@ -163,7 +344,17 @@ class JsonStore(OpensAndCloses, Generic[T]):
         if cached is not None and cached[0] == needle and cached[1] is data:
             return cached[2]
         if needle:
-            keys = [k for k, v in data.items() if matches_filter(v, needle, k)]
+            wanted = ascii_lower(needle)
+            sure = _filter_bytes(needle)
+            keys = [
+                k
+                for k, v in data.items()
+                if wanted in ascii_lower(k)
+                or (
+                    (sure is None or not isinstance(v, bytes) or sure in v.lower())
+                    and matches_filter(_loads(v), needle, k)
+                )
+            ]
         else:
             keys = list(data)
         self._matches = (needle, data, keys)
@@ -179,7 +370,9 @@ class JsonStore(OpensAndCloses, Generic[T]):
         if query.sort == "id":
             keys.sort(reverse=query.descending)
         else:
-            keys.sort(key=lambda k: sort_key(data[k], k, query.sort), reverse=query.descending)
+            keys.sort(
+                key=lambda k: sort_key(_loads(data[k]), k, query.sort), reverse=query.descending
+            )
         self._view = (query, data, keys)
         return keys
 
@@ -187,13 +380,18 @@ class JsonStore(OpensAndCloses, Generic[T]):
         data = self._data
         keys = self._ordered_keys(data, query)
         chosen = keys[offset : offset + limit]
-        return Page([make_entry(self.model, k, data[k]) for k in chosen], offset, len(keys))
+        return Page(
+            [make_entry(self.model, k, _exact(data[k])) for k in chosen], offset, len(keys)
+        )
 
     async def position(self, query: Query, record_id: str) -> int | None:
         """Where ``record_id`` stands in ``query``'s order, or None if it is not there."""
         self._check_readable()
         if record_id not in self._data:
             return None
+        if query.filter or query.sort != "id":
+            await self.checked()
+            self._check_readable()
 
         def find() -> int | None:
             try:
@@ -205,19 +403,30 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
     async def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]:
         """Every entry in file order, valid or not."""
-        self._check_readable()
-        for key, raw in list(self._data.items()):
+        async for key, raw in self.iter_raw(batch_size):
             yield make_entry(self.model, key, raw)
 
     async def iter_raw(self, batch_size: int = 1000) -> AsyncIterator[tuple[str, Any]]:
-        """Every (id, stored value) in file order, unvalidated."""
-        for item in self.raw_items():
-            yield item
+        """Every (id, stored value) in file order, unvalidated; each parsed as it is
+        yielded (a big store is never held parsed all at once)."""
+        await self.checked()
+        self._check_readable()
+        items = iter(self._data.items())  # never changed in place: writes swap it
+        loads_many = jsonspans.loads_many
+        while batch := list(islice(items, max(batch_size, 1))):
+            pieces = [raw for _, raw in batch if type(raw) is bytes]
+            if len(pieces) == len(batch):  # (keys are unique: one object of them all)
+                for (key, _), value in zip(batch, loads_many(pieces), strict=True):
+                    yield key, value
+            else:
+                for key, raw in batch:
+                    yield key, _loads(raw)
 
     def raw_items(self) -> list[tuple[str, Any]]:
         """The stored values in file order, unvalidated (for transfers and the raw view)."""
+        self._wait_checked()
         self._check_readable()
-        return list(self._data.items())
+        return [(key, _loads(raw)) for key, raw in self._data.items()]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -225,7 +434,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
         require_model(self.model, record)
 
         def change(data: dict[str, Any]) -> Entry[T]:
-            stamped = stamp_for_write(record, data.get(record.id))
+            stamped = stamp_for_write(record, _loads(data.get(record.id)))
             raw = stamped.to_raw()
             data[record.id] = raw
             return Entry(record.id, raw, stamped, None)
@@ -238,7 +447,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
 
         def change(data: dict[str, Any]) -> int:
             for record in records:
-                data[record.id] = stamp_for_write(record, data.get(record.id)).to_raw()
+                data[record.id] = stamp_for_write(record, _loads(data.get(record.id))).to_raw()
             return len(records)
 
         return await self._mutate(change, touched=[record.id for record in records])
@@ -273,9 +482,17 @@ class JsonStore(OpensAndCloses, Generic[T]):
                 reported = scaled
                 progress(scaled, total)
 
+        piece_of = jsonspans.piece_of
+
         def change(data: dict[str, Any]) -> int:
+            # Held as the bytes the file will hold (see jsonspans), not as parsed dicts:
+            # a big transfer's records would cost several times the file otherwise.
             for done, raw in enumerate(raws, 1):
-                data[raw["id"]] = raw
+                key = raw["id"]
+                try:
+                    data[key] = piece_of(key, raw) or raw
+                except TypeError:  # orjson cannot write it: kept parsed
+                    data[key] = raw
                 if done % 5000 == 0:
                     checkpoint()
             checkpoint()
@@ -334,7 +551,9 @@ class JsonStore(OpensAndCloses, Generic[T]):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise jsonio.write_error(self.path, exc) from exc
+        self._wait_checked()
         with jsonio.exclusive_lock(self.path):
+            self._wait_checked()  # (a reload meanwhile)
             if FileSignature.of(self.path) != self._signature or self._load_error is not None:
                 # Someone else wrote (or we could not read it last time): start from what
                 # is on disk now. A file we cannot read is never overwritten.
@@ -368,7 +587,8 @@ class JsonStore(OpensAndCloses, Generic[T]):
         100k). False when the whole file must be written.
 
         Stored values are never changed in place (writes put new dicts), so the same
-        value object means the same record; every record spliced is checked against the
+        value object means the same record (a record held as bytes is the very bytes of
+        its value in the file); every record spliced is checked against the
         file's bytes for its old value, so a mismatch costs a full write, never the data.
         """
         old = self._data

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from tui.stores import jsonspans
 from tui.stores.base import FileFormatError, StoreError
 
 TEMP_PREFIX = ".tui-tmp-"
@@ -38,13 +39,29 @@ def serialize(data: dict[str, Any]) -> bytes:
 
 def serialize_layout(data: dict[str, Any]) -> tuple[bytes, bool]:
     """:func:`serialize`, and whether orjson wrote it: only then can a record's bytes
-    (:func:`record_entry`) be spliced into the file and give what a full write gives."""
+    (:func:`record_entry`) be spliced into the file and give what a full write gives.
+
+    A record may be held as bytes: its value as our layout writes it one level down
+    (see :mod:`tui.stores.jsonspans`); it is written as it is."""
+    if any(isinstance(value, bytes) for value in data.values()):
+        data = {key: _fragment(value) for key, value in data.items()}
     try:
         return orjson.dumps(data, option=_INDENT), True  # the newline without a copy
     except TypeError:
+        data = {key: loads_value(value) for key, value in data.items()}
         # orjson stops at 64-bit integers and some exotic values; the standard library
         # writes the same layout, more slowly (floats may be spelled differently).
         return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), False
+
+
+def _fragment(value: Any) -> Any:
+    """A record held as bytes (already in our layout) written as it is by orjson."""
+    return jsonspans.fragment(value) if isinstance(value, bytes) else value
+
+
+def loads_value(value: Any) -> Any:
+    """A stored record: parsed from its bytes when held as bytes, else as it is."""
+    return jsonspans.loads(value) if isinstance(value, bytes) else value
 
 
 def serialize_compact(value: Any) -> str:
@@ -427,7 +444,10 @@ def _write_layout(
         while done < total:
             if check is not None:
                 check()
-            body = orjson.dumps(dict(islice(items, _LAYOUT_BATCH)), option=orjson.OPT_INDENT_2)
+            body = orjson.dumps(
+                {key: _fragment(value) for key, value in islice(items, _LAYOUT_BATCH)},
+                option=orjson.OPT_INDENT_2,
+            )
             _write_all(fd, b"," if done else b"{")
             _write_all(fd, memoryview(body)[1:-2])
             done += min(_LAYOUT_BATCH, total - done)
@@ -443,7 +463,8 @@ def _write_layout(
     os.lseek(fd, 0, os.SEEK_SET)
     pieces: list[str] = []
     size = 0
-    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+    parsed = {key: loads_value(value) for key, value in data.items()}
+    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(parsed):
         pieces.append(piece)
         size += len(piece)
         if size >= 1 << 20:
@@ -478,7 +499,10 @@ def record_entry(key: str, value: Any) -> bytes:
     if not isinstance(key, str):
         raise TypeError("a record key must be a string")
     # A record nested one level down is the record alone, each line indented by two
-    # more spaces; raw newlines occur in JSON only between tokens.
+    # more spaces; raw newlines occur in JSON only between tokens. A value held as bytes
+    # is its piece of the file, key included (see :mod:`tui.stores.jsonspans`).
+    if isinstance(value, bytes):
+        return jsonspans.entry(value)
     body = orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
     return b"\n  " + orjson.dumps(key) + b": " + body
 
