@@ -390,3 +390,28 @@ async def test_filters_agree_with_the_json_store_on_awkward_text(tmp_path: Path)
             a, b = await js.page(query, limit=200), await sq.page(query, limit=200)
             assert [e.id for e in a.entries] == [e.id for e in b.entries], repr(needle)
             assert a.total == b.total, repr(needle)
+
+
+@pytest.mark.parametrize("sort", ["id", "name", "tags", "updated_at"])
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+async def test_head_is_the_first_page_without_a_count(
+    tmp_path: Path, sort: str, descending: bool
+) -> None:
+    """What a pane shows on opening, before the count is in: exactly page 0."""
+    store = SqliteStore.in_data_dir(tmp_path, TABLE, ExampleItem)
+    async with store:
+        await store.put_raw_many(list(generate_raw_records(300, seed=3)))
+    with sqlite3.connect(store.path) as db:
+        db.executemany(f"INSERT INTO {TABLE} (id, data) VALUES (?, ?)", odd_rows())
+    db.close()
+    reference = SqliteStore.in_data_dir(tmp_path, TABLE, ExampleItem)
+    async with store, reference:
+        for needle in ("", "falcon"):
+            query = Query(sort=sort, descending=descending, filter=needle)
+            head = await store.head(query, 100)
+            page = await reference.page(query, 0, 100)
+            assert [(e.id, e.raw) for e in head] == [(e.id, e.raw) for e in page.entries]
+            # The anchors it leaves serve the next page like any other.
+            following = await store.page(query, 100, 100)
+            expected = await reference.page(query, 100, 100)
+            assert [e.id for e in following.entries] == [e.id for e in expected.entries]

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -15,18 +15,22 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, ProgressBar, Static
+from textual.widgets import Button, Footer, Header, Static
 
-from tui import transfer
 from tui.config import json_store, sqlite_store
 from tui.models import BaseRecord
 from tui.sample import seed_if_empty
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.record_form import RecordForm
 from tui.stores import Entry, StoreError
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
+
+if TYPE_CHECKING:
+    from textual.widgets import ProgressBar
+
+    from tui import transfer
+
+# Dialogs, forms and transfers are imported when first used: the first frame needs none.
 
 STYLES_DIR = next(
     (
@@ -86,9 +90,8 @@ class BrowserScreen(Screen[None]):
             yield Button("◀ Export  SQLite → JSON  (x)", id="export", compact=True)
             yield Static(id="transfer-status", markup=False)
             yield Button("Import  JSON → SQLite ▶  (i)", id="import", compact=True)
-        with Horizontal(id="transfer-bar", classes="hidden"):
-            yield ProgressBar(id="progress", show_eta=False)
-            yield Button("Cancel (esc)", id="cancel-transfer", compact=True)
+        # Its progress bar and Cancel button are mounted by the first transfer.
+        yield Horizontal(id="transfer-bar", classes="hidden")
         with Horizontal(id="panes"):
             yield StorePane(json_store(self.data_dir), "JSON", id="json-pane")
             yield StorePane(sqlite_store(self.data_dir), "SQLite", id="sqlite-pane")
@@ -180,6 +183,8 @@ class BrowserScreen(Screen[None]):
         pane = self.focused_pane
         if self._refuse(pane, "add to"):
             return
+        from tui.screens.record_form import RecordForm
+
         form = RecordForm(pane.store.model, f"Add to {pane.kind_title} store")
         self.app.push_screen(form, self._saver(pane, "Added"))
 
@@ -200,6 +205,8 @@ class BrowserScreen(Screen[None]):
         # The record is saved under the key it is stored at, whatever its id field says:
         # an invalid record whose id points elsewhere must not overwrite that other one.
         initial = {**entry.raw, "id": entry.id} if isinstance(entry.raw, dict) else {"id": entry.id}
+        from tui.screens.record_form import RecordForm
+
         form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
         self.app.push_screen(form, self._saver(pane, "Saved"))
 
@@ -240,6 +247,8 @@ class BrowserScreen(Screen[None]):
         entry = self._selected(pane, "delete from")
         if entry is None:
             return
+        from tui.screens.confirm import ConfirmScreen
+
         question = ConfirmScreen(
             f"Delete from the {pane.kind_title} store?",
             [f"Delete record {_label(entry)} from {pane.store.path}?", "This cannot be undone."],
@@ -302,6 +311,9 @@ class BrowserScreen(Screen[None]):
 
     @work(exclusive=True, group="transfer")
     async def _transfer(self, source: StorePane, target: StorePane, verb: str) -> None:
+        from tui import transfer
+        from tui.screens.confirm import ConfirmScreen
+
         if self._refuse(source, f"{verb.lower()} from") or self._refuse(
             target, f"{verb.lower()} into"
         ):
@@ -366,6 +378,17 @@ class BrowserScreen(Screen[None]):
         for pane in (source, target):
             pane.refresh_from_store()
 
+    async def _progress_bar(self, box: Horizontal) -> ProgressBar:
+        """The transfer bar's progress bar, with the Cancel button beside it: mounted on
+        first use, the first frame does without them."""
+        from textual.widgets import ProgressBar
+
+        if not box.query("#progress"):
+            cancel = Button("Cancel (esc)", id="cancel-transfer", compact=True)
+            cancel.can_focus = False  # tab moves between the panes only
+            await box.mount(ProgressBar(id="progress", show_eta=False), cancel)
+        return box.query_one("#progress", ProgressBar)
+
     async def _tracked(
         self,
         status_text: str,
@@ -374,9 +397,11 @@ class BrowserScreen(Screen[None]):
         """Run one step of a transfer with a status line, a progress bar and a Cancel
         button (both shown only once it takes longer than PROGRESS_DELAY); Cancel and
         Esc cancel it through its token."""
+        from tui import transfer
+
         status = self.query_one("#transfer-status", Static)
         box = self.query_one("#transfer-bar", Horizontal)
-        bar = self.query_one("#progress", ProgressBar)
+        bar = await self._progress_bar(box)
         bar.update(total=None, progress=0)
         status.update(Content(status_text))
         loop = asyncio.get_running_loop()

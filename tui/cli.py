@@ -18,7 +18,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from tui import transfer
 from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
 from tui.models import describe_validation_error, new_id
 from tui.stores import Entry, JsonStore, Query, Store, StoreError
@@ -288,6 +287,8 @@ async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb: str) -> int:
+    from tui import transfer  # the browser's start does not need it
+
     source = await _opened(source)
     try:
         target = await _opened(target)

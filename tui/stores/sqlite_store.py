@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic
 
@@ -59,6 +60,15 @@ _SCAN_ROWS = 100_000
 Key = tuple[Any, str]  # (sort key, id) of one row: a keyset anchor
 
 
+class _Read:
+    """One read statement queued on the connection's thread, until it has finished."""
+
+    __slots__ = ("abandoned",)
+
+    def __init__(self) -> None:
+        self.abandoned = False  # whoever awaited it was cancelled: stop it, skip it
+
+
 class SqliteStore(OpensAndCloses, Generic[T]):
     kind = "sqlite"
 
@@ -76,6 +86,11 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._anchors: OrderedDict[Query, OrderedDict[int, Key]] = OrderedDict()
         self._indexed: set[str] = set()  # sort fields whose index exists (or failed)
+        # The read running on aiosqlite's thread right now (see _fetch / _abandon), and
+        # how many writes are under way: a write is never interrupted.
+        self._read_lock = threading.Lock()
+        self._running_read: _Read | None = None
+        self._writes = 0
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> SqliteStore[T]:
@@ -103,16 +118,10 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
         )
         try:
-            # Reading the schema is the first thing that fails on a file that is not SQLite.
-            for statement in (
-                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-                "SELECT count(*) FROM sqlite_master",
-            ):
-                await db.execute_fetchall(statement)
-            await _enable_wal(db)
-            await db.execute_fetchall("PRAGMA synchronous = FULL")
-            await self._ensure_table(db)
-            await db.create_function("tui_matches", 2, _json_matches, deterministic=True)
+            # One trip to the connection's thread for all of the setup: at start-up the
+            # event loop is busy drawing, and every trip waits for it.
+            on_thread: Callable[[Callable[[], int]], Awaitable[int]] = db._execute
+            data_version = await on_thread(lambda: self._prepare(db._conn))
         except sqlite3.DatabaseError as exc:
             await db.close()
             raise _database_error(self.path, exc) from None
@@ -122,27 +131,35 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         self._db = db
         self._signature = self._file_signature()
         self._forget()
-        self._data_version = None
+        self._data_version = data_version  # nothing is cached yet: see _check_fresh
         self._indexed.clear()
 
-    async def _ensure_table(self, db: aiosqlite.Connection) -> None:
-        async with db.execute(f"PRAGMA table_info({self._quoted})") as cursor:
-            columns = {row[1] for row in await cursor.fetchall()}
+    def _prepare(self, conn: sqlite3.Connection) -> int:
+        """Set up a new connection (on its thread): busy timeout, WAL, the table. Returns
+        the database's ``PRAGMA data_version`` as this connection first sees it."""
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").fetchall()
+        # Reading the schema is the first thing that fails on a file that is not SQLite.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = FULL").fetchall()
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({self._quoted})")}
         if not columns:
-            await db.execute(
+            conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._quoted} ("
                 " id TEXT PRIMARY KEY NOT NULL,"
                 " data TEXT NOT NULL,"
                 " created_at TEXT,"
                 " updated_at TEXT)"
             )
-            return
-        missing = {"id", "data", "created_at", "updated_at"} - columns
-        if missing:
-            raise DatabaseError(
-                f"{self.path}: table {self.table} has no column(s) {', '.join(sorted(missing))};"
-                " expected (id, data, created_at, updated_at)"
-            )
+        else:
+            missing = {"id", "data", "created_at", "updated_at"} - columns
+            if missing:
+                raise DatabaseError(
+                    f"{self.path}: table {self.table} has no column(s)"
+                    f" {', '.join(sorted(missing))}; expected (id, data, created_at, updated_at)"
+                )
+        conn.create_function("tui_matches", 2, _json_matches, deterministic=True)
+        return int(conn.execute("PRAGMA data_version").fetchall()[0][0])
 
     async def close(self) -> None:
         if self._db is not None:
@@ -184,8 +201,12 @@ class SqliteStore(OpensAndCloses, Generic[T]):
 
         ``PRAGMA data_version`` changes on every commit by any other connection (another
         process, or another store on the same file); our own writes drop the caches
-        themselves. One cheap query per page.
+        themselves. One cheap query per page, skipped while nothing is cached: the version
+        kept is then older than whatever gets cached next, so a commit in between still
+        drops it at the next check.
         """
+        if self._data_version is not None and not self._counts and not self._anchors:
+            return
         rows = await self._fetch("PRAGMA data_version")
         version = int(rows[0][0])
         if version != self._data_version:
@@ -225,11 +246,54 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         return make_entry(self.model, record_id, raw)
 
     async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        """Run one read statement and return all its rows.
+
+        If the task awaiting it is cancelled (a newer filter or sort superseded the query
+        it belongs to), the statement is interrupted if it is running and skipped if it
+        has not started yet: the connection's single thread moves on to the newer query
+        at once. Its "interrupted" error goes nowhere: nobody awaits it any more.
+        """
+        db = self.db
+        read = _Read()
+
+        def run() -> list[Any]:
+            # On aiosqlite's thread: execute and fetch as one step, marked as running.
+            with self._read_lock:
+                if read.abandoned:
+                    raise sqlite3.OperationalError("interrupted")
+                self._running_read = read
+            cursor = db._conn.cursor()
+            try:
+                return cursor.execute(sql, params).fetchall()
+            finally:
+                cursor.close()
+                with self._read_lock:
+                    self._running_read = None
+
         try:
-            async with self.db.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            # aiosqlite's own execute_fetchall, with the marking around it: run() takes the
+            # connection's thread for the statement from its first step to its last row.
+            on_thread: Callable[[Callable[[], list[Any]]], Awaitable[Any]] = db._execute
+            return list(await on_thread(run))
+        except asyncio.CancelledError:
+            self._abandon(read)
+            raise
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
+
+    def _abandon(self, read: _Read) -> None:
+        """Stop ``read``: skip it if it is still queued, interrupt it if it is running.
+
+        ``sqlite3_interrupt`` stops whatever statement the connection is running, so it is
+        called only while ``read`` itself holds the connection (the lock keeps it from
+        finishing meanwhile), and never while one of our writes is under way.
+        """
+        with self._read_lock:
+            read.abandoned = True
+            db = self._db
+            if self._running_read is read and self._writes == 0 and db is not None:
+                with contextlib.suppress(ValueError, sqlite3.Error):  # closed meanwhile
+                    db._conn.interrupt()
 
     def _matching(self, needle: str) -> tuple[str, dict[str, Any]]:
         """SQL condition and parameters for the filter (``1`` when there is none).
@@ -337,6 +401,19 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         if rows and generation == self._generation:
             self._remember(query, start, rows)
         return Page([self._entry(row[:4]) for row in rows], offset, total)
+
+    async def head(self, query: Query = DEFAULT_QUERY, limit: int = 100) -> list[Entry[T]]:
+        """The first ``limit`` rows of ``query``'s order, without counting the matches:
+        what a pane shows first, before the count (a scan of the whole table) is in."""
+        if query.filter:  # a filtered page picks its plan from the counts
+            return (await self.page(query, 0, limit)).entries
+        await self._check_fresh()
+        generation = self._generation
+        await self._ensure_index(query.sort)
+        rows = await self._seek(query, not query.descending, None, 0, max(limit, 0))
+        if rows and generation == self._generation:
+            self._remember(query, 0, rows)
+        return [self._entry(row[:4]) for row in rows]
 
     def _remember(self, query: Query, offset: int, rows: list[Any]) -> None:
         anchors = self._anchors.get(query)
@@ -457,14 +534,21 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             return
         self._indexed.add(field)
         name = '"' + self.table + "__" + field + '"'
-        try:
-            await self.db.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {self._quoted}({_field_expr(field)}, id)"
-            )
-        except sqlite3.DatabaseError:
-            return
-        # Our own change to the file: not one to report as made by someone else.
-        self._signature = self._file_signature()
+        db = self.db
+
+        async def create() -> None:
+            try:
+                await db.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON {self._quoted}({_field_expr(field)}, id)"
+                )
+            except (sqlite3.DatabaseError, ValueError):  # ValueError: closed meanwhile
+                return
+            # Our own change to the file: not one to report as made by someone else.
+            self._signature = self._file_signature()
+
+        # A read that asked for it may be cancelled meanwhile (a newer query): the statement
+        # runs on regardless, and the signature is updated once it has finished.
+        await asyncio.shield(asyncio.ensure_future(create()))
 
     async def _rows_in_storage_order(self, batch_size: int) -> AsyncIterator[list[Any]]:
         """All rows in storage (insertion) order, a batch at a time.
@@ -502,6 +586,17 @@ class SqliteStore(OpensAndCloses, Generic[T]):
     async def _write(self, work: Callable[[aiosqlite.Connection], Any]) -> Any:
         """Run ``work`` in one BEGIN IMMEDIATE transaction; roll back on any failure."""
         db = self.db
+        with self._read_lock:
+            self._writes += 1
+        try:
+            return await self._write_transaction(db, work)
+        finally:
+            with self._read_lock:
+                self._writes -= 1
+
+    async def _write_transaction(
+        self, db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Any]
+    ) -> Any:
         try:
             await db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
@@ -618,8 +713,8 @@ class SqliteStore(OpensAndCloses, Generic[T]):
 
 
 
-async def _enable_wal(db: aiosqlite.Connection) -> None:
-    """Switch the database to WAL (a no-op when it already is).
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL (a no-op when it already is), on the connection's thread.
 
     When several processes open the same new database at once, SQLite may answer the
     switch with "database is locked" straight away instead of waiting out the busy
@@ -628,13 +723,13 @@ async def _enable_wal(db: aiosqlite.Connection) -> None:
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
             return
         except sqlite3.OperationalError as exc:
             busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
             if not busy or time.monotonic() >= deadline:
                 raise
-        await asyncio.sleep(0.01)
+        time.sleep(0.01)
 
 
 def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:

@@ -159,11 +159,14 @@ class RecordTable(ScrollView, can_focus=True):
 
     # -- data in ---------------------------------------------------------------------
 
-    def reset(self, total: int, cursor: int = 0) -> int:
-        """Forget every row (new query or new data); returns the new generation."""
+    def reset(self, total: int, cursor: int = 0, first: list[Entry[Any]] | None = None) -> int:
+        """Forget every row (new query or new data); returns the new generation.
+        ``first``: the new query's first page, when it is already at hand."""
         self.generation += 1
         self._pages.clear()
         self._wanted.clear()
+        if first is not None:
+            self._pages[0] = first
         self.total = total
         self.cursor = min(max(cursor, 0), max(total - 1, 0))
         self.virtual_size = Size(0, total + 1)
@@ -186,6 +189,18 @@ class RecordTable(ScrollView, can_focus=True):
             self.cursor = min(self.cursor, max(total - 1, 0))
         self.refresh()
         if self.cursor // PAGE_SIZE == page:
+            self._announce()
+
+    def set_total(self, total: int) -> None:
+        """A new row count for the same query: the rows already fetched stay."""
+        if total == self.total:
+            return
+        self.total = total
+        self.virtual_size = Size(0, total + 1)
+        old = self.cursor
+        self.cursor = min(self.cursor, max(total - 1, 0))
+        self.refresh()
+        if self.cursor != old:
             self._announce()
 
     def entry_at(self, index: int) -> Entry[Any] | None:

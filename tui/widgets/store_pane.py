@@ -15,7 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from tui.stores import DatabaseError, Entry, JsonStore, Query, Store, StoreError
+from tui.stores import DatabaseError, Entry, JsonStore, Query, SqliteStore, Store, StoreError
 from tui.stores.base import SORT_FIELDS
 from tui.text import pretty_json, printable
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
@@ -45,13 +45,14 @@ class DetailPanel(VerticalScroll, can_focus=False):
             self.call_after_refresh(self._render_pending)
 
     def _render_pending(self) -> None:
-        from textual.highlight import highlight  # pygments: loaded after the first frame
-
         entry, self._pending = self._pending, self._IDLE
         body = self.query_one("#detail-body", Static)
         if entry is None or entry is self._IDLE:
             body.update(Content(""))
             return
+        # pygments: loaded once there is a record to show, after the frame with its row
+        from textual.highlight import highlight
+
         code = highlight(pretty_json(entry.raw), language="json")
         if entry.valid:
             body.update(code)
@@ -77,7 +78,6 @@ class StorePane(Vertical):
         self._opened = False
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: any value contains…", id="filter", classes="hidden")
         yield RecordTable(id="table")
         yield Static(id="error", classes="hidden", markup=False)
         yield DetailPanel(id="detail")
@@ -111,10 +111,13 @@ class StorePane(Vertical):
         """(Re)read the store and show the page around ``keep_id`` (or the cursor)."""
         self.loading_state = True
         self._update_title()
+        head_shown = False
         try:
             if not self._opened:
                 await self.store.open()
                 self._opened = True
+                if keep_id is None and self.error is None:
+                    head_shown = await self._show_head()
             elif self.error is not None or (
                 self.store.kind == "json" and await self.store.changed_on_disk()
             ):
@@ -122,8 +125,8 @@ class StorePane(Vertical):
                 # query from the file, and reopening it would only pull the connection
                 # from under page fetches still in flight.
                 await self.store.reload()
-            if isinstance(self.store, JsonStore) and self.store.load_error is not None:
-                raise self.store.load_error
+            if isinstance(self.store, JsonStore) and self.store.known_load_error is not None:
+                raise self.store.known_load_error
             self.total_records = await self.store.count()
             query = self.query_state
             cursor = await self._count_and_place(query, keep_id, self.table.cursor)
@@ -134,11 +137,37 @@ class StorePane(Vertical):
         finally:
             self.loading_state = False  # also when a newer load cancelled this one
         self._clear_error()
-        self._show(query, cursor)
+        if head_shown and self.shown_query == query:
+            self.table.set_total(self.matching)  # the rows on screen stay
+            self._update_title()
+        else:
+            self._show(query, cursor)
+        if isinstance(self.store, JsonStore):
+            self.watch_check(self.store)  # shown before its check: an error comes later
         if announce:
             self.notify(announce, markup=False)
         if self.query_state != query:  # the filter or sort changed while we loaded
             self.requery(self._current_id())
+
+    @work(exclusive=True, group="check")
+    async def watch_check(self, store: JsonStore[Any]) -> None:
+        """Show the error if the check of the JSON file just shown rejects it."""
+        error = await store.checked(hurry=False)
+        if error is not None and self.error is None:
+            self._show_error(error)
+
+    async def _show_head(self) -> bool:
+        """On opening a SQLite store, show its first rows before counting them: on a big
+        table the count is a scan of it all. The title says loading… until it is in."""
+        store, query = self.store, self.query_state
+        if not isinstance(store, SqliteStore) or query.filter or self.table.cursor >= PAGE_SIZE:
+            return False
+        entries = await store.head(query, PAGE_SIZE)
+        if self.query_state != query:
+            return False
+        self.matching = len(entries)  # for now: the count corrects it
+        self._show(query, self.table.cursor, entries)
+        return True
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
         self.load(keep_id or self._current_id() or self._id_before_error, announce)
@@ -234,15 +263,27 @@ class StorePane(Vertical):
 
     # -- filter and sort ---------------------------------------------------------------
 
+    def _filter_box(self) -> Input:
+        """The filter box above the table, mounted when first opened (the first frame
+        does without it)."""
+        found = self.query("#filter")
+        if found:
+            return found.first(Input)
+        box = Input(placeholder="filter: any value contains…", id="filter", classes="hidden")
+        self.mount(box, before=self.table)
+        return box
+
     def open_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._filter_box()
         box.remove_class("hidden")
         box.focus()
 
     def clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("hidden")
-        box.value = ""
+        found = self.query("#filter")
+        if found:
+            box = found.first(Input)
+            box.add_class("hidden")
+            box.value = ""
         self.table.focus()
         if self.query_state.filter:
             self._set_query(Query(self.query_state.sort, self.query_state.descending, ""))
@@ -308,10 +349,13 @@ class StorePane(Vertical):
                 return found
         return default
 
-    def _show(self, query: Query, cursor: int) -> None:
+    def _show(self, query: Query, cursor: int, first: list[Entry[Any]] | None = None) -> None:
         """Point the table at ``query``'s rows; pages are fetched for it from now on."""
+        # Pages still being read are for the rows shown until now: stop them (a SQLite
+        # store interrupts such a read) rather than let them hold up the new ones.
+        self.workers.cancel_group(self, "pages")
         self.shown_query = query
-        self.table.reset(self.matching, cursor)
+        self.table.reset(self.matching, cursor, first)
         self._update_title()
 
     # -- detail ------------------------------------------------------------------------
