@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tui.models import COLLECTIONS, DEFAULT_COLLECTION, BaseRecord
 from tui.stores import JsonStore, SqliteStore
+from tui.stores.base import StoreError, check_collection_name
 
 ENV_DATA_DIR = "TUI_DATA_DIR"
 
@@ -18,7 +19,12 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def model_for(collection: str = DEFAULT_COLLECTION) -> type[BaseRecord]:
-    return COLLECTIONS[collection]
+    check_collection_name(collection)  # never a path: no separators, no ..
+    try:
+        return COLLECTIONS[collection]
+    except KeyError:
+        known = ", ".join(sorted(COLLECTIONS))
+        raise StoreError(f"unknown collection {collection!r} (known: {known})") from None
 
 
 def json_store(data_dir: Path, collection: str = DEFAULT_COLLECTION) -> JsonStore[BaseRecord]:

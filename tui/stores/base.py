@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
 from pydantic import ValidationError
 
@@ -50,12 +50,72 @@ class InvalidRecord(StoreError):
     """A record given to a write failed validation."""
 
 
+class RecordConflict(StoreError):
+    """A write of one record was refused: the record on disk is no longer the version
+    the write was based on (changed, deleted or added outside since). Nothing was written."""
+
+    def __init__(self, path: Path, record_id: str, now: str) -> None:
+        self.path = path
+        self.record_id = record_id
+        self.now = now  # "changed", "deleted" or "added"
+        super().__init__(
+            f"{path}: record {record_id!r} was {now} outside the app since it was read; "
+            "nothing was written"
+        )
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+# ``expect`` of a write: ANY writes whatever is stored now (last writer wins); ABSENT
+# writes only if the record is not stored; any other value writes only if the stored
+# value equals it (the version an edit form was opened from).
+ANY: Final[Any] = _Sentinel("ANY")
+ABSENT: Final[Any] = _Sentinel("ABSENT")
+
+
+def check_expected(path: Path, record_id: str, present: bool, stored: Any, expect: object) -> None:
+    """Raise :class:`RecordConflict` unless the stored record (``present``, ``stored``)
+    is what a write with ``expect`` was based on."""
+    if expect is ANY:
+        return
+    if expect is ABSENT:
+        if present:
+            raise RecordConflict(path, record_id, "added")
+        return
+    if not present:
+        raise RecordConflict(path, record_id, "deleted")
+    if not same_value(stored, expect):
+        raise RecordConflict(path, record_id, "changed")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as JSON values: like ``==`` but 1, 1.0 and true are not the same value."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    return bool(a == b) or (a != a and b != b)  # NaN, where a parser lets it in
+
+
 def check_collection_name(name: str) -> str:
     """Collection names become table names and file stems: keep them plain."""
-    if not _COLLECTION_NAME.match(name) or name.lower().startswith("sqlite_"):
+    # fullmatch: ``$`` would let a trailing newline through into a file name.
+    if (
+        not isinstance(name, str)
+        or not _COLLECTION_NAME.fullmatch(name)
+        or name.lower().startswith("sqlite_")
+    ):
         raise StoreError(
             f"invalid collection name {name!r}: use letters, digits and _ "
-            "(not starting with a digit or sqlite_)"
+            "(not starting with a digit or sqlite_; no path separators or ..)"
         )
     return name
 
@@ -144,7 +204,9 @@ class FileSignature:
     def of(cls, path: Path) -> FileSignature | None:
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except OSError:
+            # Missing, or not statable (a symlink loop, a path through a file): no
+            # signature; reading it then says why, and writes are refused.
             return None
         return cls(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -197,7 +259,11 @@ class Store(Protocol[T]):
     async def position(self, query: Query, record_id: str) -> int | None: ...
     def iter_all(self, batch_size: int = 1000) -> AsyncIterator[Entry[T]]: ...
     def iter_raw(self, batch_size: int = 1000) -> AsyncIterator[tuple[str, Any]]: ...
-    async def upsert(self, record: T) -> Entry[T]: ...
+    async def upsert(self, record: T, expect: object = ANY) -> Entry[T]:
+        """Write ``record``; with ``expect`` (see :data:`ANY`), only if the stored record
+        is still that version, else :class:`RecordConflict` and nothing is written."""
+        ...
+
     async def upsert_many(self, records: Sequence[T]) -> int: ...
     async def put_raw_many(
         self,
@@ -210,4 +276,6 @@ class Store(Protocol[T]):
         it raises, nothing is written and the exception propagates."""
         ...
 
-    async def delete(self, record_id: str) -> bool: ...
+    async def delete(self, record_id: str, expect: object = ANY) -> bool:
+        """Remove the record; ``expect`` as for :meth:`upsert`."""
+        ...

@@ -179,14 +179,28 @@ def parse_store_bytes(path: Path, data: bytes) -> dict[str, Any]:
     return parse_store(path, data)[0]
 
 
+def _wide_encoding(data: bytes) -> bool:
+    """Whether ``data`` starts as JSON in UTF-16 or UTF-32 does (a byte order mark, or an
+    ASCII character beside a zero byte)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return True
+    first = data[:2]
+    return len(first) == 2 and first.count(0) == 1 and first.strip(b"\x00") in _JSON_STARTS
+
+
+_JSON_STARTS = frozenset(bytes([c]) for c in b'{["-0123456789tfn \t\r\n')
+
+
 def parse_store(path: Path, data: bytes) -> tuple[dict[str, Any], bool]:
     """:func:`parse_store_bytes`, and whether ``data`` is exactly what orjson writes for
     the result (what :func:`serialize` writes, so records can be spliced into it)."""
     canonical = False
-    if not data or data.isspace():  # (data.strip() would copy the whole file)
-        return {}, False
+    if not data or (data.isspace() and not data.translate(None, b" \t\r\n")):
+        return {}, False  # (JSON's whitespace only; data.strip() would copy the whole file)
     if data.startswith(b"\xef\xbb\xbf"):
         raise FileFormatError(path, "starts with a UTF-8 byte order mark (BOM); remove it", 1, 1)
+    if _wide_encoding(data):
+        raise FileFormatError(path, "is UTF-16 or UTF-32, not UTF-8; save it as UTF-8", 1, 1)
     try:
         value = orjson.loads(data)  # orjson rejects invalid UTF-8 anywhere in the bytes
     except orjson.JSONDecodeError as exc:
@@ -352,11 +366,57 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class ReplacedNotSynced(OSError):
+    """The new file replaced the old one, but the folder could not be fsynced after
+    the rename: the data is in place and every reader sees it, yet the rename may not
+    survive a power loss. Raised by the atomic writes after one retry of the fsync; the
+    caller must treat the write as done (its state is the new file's)."""
+
+
+class SavedNotDurable(StoreError):
+    """A write is in the file, but the OS could not confirm it is on disk (see
+    :class:`ReplacedNotSynced`): nothing to redo, but a power loss may undo it."""
+
+
+def not_durable_error(path: Path, exc: OSError) -> SavedNotDurable:
+    reason = exc.strerror or str(exc)
+    return SavedNotDurable(
+        f"{path}: saved, but the folder could not be synced to disk ({reason}); "
+        "the change is in the file but may not survive a power loss"
+    )
+
+
+def write_target(path: Path) -> Path:
+    """The file a write replaces: ``path``, or for a symlink the file it points to (the
+    link itself is never replaced by a plain file). Raises OSError for a link loop."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from None
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents private to the user (0700); folders
+    that exist are left as they are."""
+    missing: list[Path] = []
+    current = Path(folder)
+    while not os.path.isdir(current) and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for item in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(item, 0o700)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old bytes or the new, never a mix.
 
     Temp file in the same folder, flush, fsync, os.replace, fsync the folder. The file's
-    permission bits are kept; a new file is private to the user (0600).
+    permission bits are kept; a new file is private to the user (0600). A symlink is
+    written through (its target replaced; see :func:`write_target`). Raises
+    :class:`ReplacedNotSynced` when only the folder's fsync failed (the file is new).
     """
     _replace_with(path, lambda fd: _write_all(fd, data))
 
@@ -369,7 +429,7 @@ def _replace_with(
 
     ``before_replace()`` runs last before the rename: if it (or ``fill``) raises, the
     temp file is removed and ``path`` is untouched (a cancelled transfer)."""
-    target = path.resolve() if path.is_symlink() else path  # write through a symlink
+    target = write_target(path)  # write through a symlink: the link stays a link
     folder = target.parent
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
@@ -390,7 +450,14 @@ def _replace_with(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(folder)
+    # The new file is in place: from here on the write has happened, whatever fails.
+    try:
+        _fsync_dir(folder)
+    except OSError:
+        try:
+            _fsync_dir(folder)  # once more (a transient error); then say what is true
+        except OSError as exc:
+            raise ReplacedNotSynced(exc.errno, exc.strerror or str(exc), str(folder)) from None
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -689,7 +756,11 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> None:
 def remove_stale_temp_files(path: Path) -> int:
     """Remove temp files a crashed writer left beside ``path``. Call under the write lock."""
     removed = 0
-    with contextlib.suppress(FileNotFoundError):
+    try:
+        path = write_target(path)  # temp files are written beside a symlink's target
+    except OSError:
+        return 0
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for child in path.parent.iterdir():
             if child.name.startswith(TEMP_PREFIX + path.name + "."):
                 with contextlib.suppress(FileNotFoundError):
@@ -699,7 +770,15 @@ def remove_stale_temp_files(path: Path) -> int:
 
 
 def lock_path_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
+    """The lock file of a store file: beside it, or beside a symlink's target (so that a
+    write through the link and a write to the target take the same lock)."""
+    try:
+        target = write_target(path)
+    except OSError:
+        target = path
+    if target is not path and not target.parent.is_dir():
+        target = path
+    return target.with_name(f".{target.name}.lock")
 
 
 @contextlib.contextmanager
@@ -713,6 +792,10 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         raise StoreError(f"{lock_file}: cannot open lock file: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(f"{lock_file}: cannot lock: {exc.strerror or exc}") from None
+    try:
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -720,6 +803,8 @@ def exclusive_lock(path: Path) -> Iterator[None]:
 
 def write_error(path: Path, exc: OSError) -> StoreError:
     """Turn an OSError from a write into one line a person can act on."""
+    if isinstance(exc, ReplacedNotSynced):  # the file was replaced: do not say unchanged
+        return not_durable_error(path, exc)
     reason = {
         errno.ENOSPC: "no space left on the device",
         errno.EACCES: "permission denied",
