@@ -22,7 +22,7 @@ from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
 from tui.models import describe_validation_error, new_id
 from tui.stores import Entry, JsonStore, Query, Store, StoreError
 from tui.stores.base import SORT_FIELDS
-from tui.text import cell_text, printable
+from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, cell_text, printable
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -111,8 +111,14 @@ def _count(text: str) -> int:
     return value
 
 
-def _store(data_dir: Path, backend: str) -> Store[Any]:
-    return json_store(data_dir) if backend == "json" else sqlite_store(data_dir)
+def _store(data_dir: Path, backend: str, *, create: bool = True) -> Store[Any]:
+    """The store of ``backend``; with ``create`` False (work that only reads, or writes
+    only to records that exist), a missing database is read as empty, never created."""
+    if backend == "json":
+        return json_store(data_dir)
+    store = sqlite_store(data_dir)
+    store.create = create
+    return store
 
 
 def _message(text: str) -> None:
@@ -126,7 +132,7 @@ def _out(text: str) -> None:
 # Characters JSON leaves unescaped that a terminal may still act on (DEL, C1 controls such
 # as the one-byte CSI U+009B, bidi overrides). They only occur inside JSON strings, so a
 # \uXXXX escape keeps the output valid JSON that decodes to exactly the stored data.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + BIDI_CONTROLS + INVISIBLE_CHARS + "]")
 
 
 def _raw_json(value: Any) -> str:
@@ -148,7 +154,7 @@ async def _opened(store: Store[Any]) -> Store[Any]:
 
 
 async def cmd_list(args: argparse.Namespace, data_dir: Path) -> int:
-    store = await _opened(_store(data_dir, args.backend))
+    store = await _opened(_store(data_dir, args.backend, create=False))
     try:
         query = Query(sort=args.sort, descending=args.desc, filter=args.filter)
         entries: list[Entry[Any]] = []
@@ -204,7 +210,7 @@ async def _require(store: Store[Any], record_id: str) -> Entry[Any]:
 
 
 async def cmd_get(args: argparse.Namespace, data_dir: Path) -> int:
-    store = await _opened(_store(data_dir, args.backend))
+    store = await _opened(_store(data_dir, args.backend, create=False))
     try:
         entry = await _require(store, args.id)
     finally:
@@ -254,7 +260,7 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
     }
     if not changes:
         raise CliError("nothing to change: give --name, --description or --tag")
-    store = await _opened(_store(data_dir, args.backend))
+    store = await _opened(_store(data_dir, args.backend, create=False))
     try:
         entry = await _require(store, args.id)
         if not isinstance(entry.raw, dict):
@@ -276,7 +282,7 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
-    store = await _opened(_store(data_dir, args.backend))
+    store = await _opened(_store(data_dir, args.backend, create=False))
     try:
         await _require(store, args.id)
         await store.delete(args.id)
@@ -312,7 +318,8 @@ async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb:
 
 
 async def cmd_export(args: argparse.Namespace, data_dir: Path) -> int:
-    return await _transfer(sqlite_store(data_dir), json_store(data_dir), args.dry_run, "export")
+    source = _store(data_dir, "sqlite", create=False)  # export only reads the database
+    return await _transfer(source, json_store(data_dir), args.dry_run, "export")
 
 
 async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
@@ -323,7 +330,7 @@ async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
         source: Store[Any] = JsonStore(path, model_for())
     else:
         source = json_store(data_dir)
-    target = _store(data_dir, args.target)
+    target = _store(data_dir, args.target, create=not args.dry_run)
     if (
         isinstance(target, JsonStore)
         and isinstance(source, JsonStore)

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ import aiosqlite
 
 from tui.models import format_timestamp, parse_timestamp
 from tui.stores.base import (
+    ANY,
     DEFAULT_QUERY,
     DatabaseError,
     Entry,
@@ -32,11 +34,12 @@ from tui.stores.base import (
     StoreError,
     T,
     check_collection_name,
+    check_expected,
     make_entry,
     require_model,
     stamp_for_write,
 )
-from tui.stores.jsonio import parse_json_value, serialize_compact
+from tui.stores.jsonio import make_private_dirs, parse_json_value, serialize_compact
 from tui.stores.ordering import ascii_lower, matches_filter
 
 BUSY_TIMEOUT_MS = 5000
@@ -69,13 +72,24 @@ class _Read:
         self.abandoned = False  # whoever awaited it was cancelled: stop it, skip it
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a read nobody awaits any more as seen (its error goes nowhere)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class SqliteStore(OpensAndCloses, Generic[T]):
     kind = "sqlite"
 
-    def __init__(self, path: Path, table: str, model: type[T]) -> None:
+    def __init__(self, path: Path, table: str, model: type[T], *, create: bool = True) -> None:
         self.path = Path(path)
         self.table = check_collection_name(table)
         self.model = model
+        # False for read-only work (listing, a dry run): open() then creates no file and no
+        # table and leaves the journal mode alone; a missing database or table reads as
+        # empty, and writes are refused.
+        self.create = create
+        self._stand_in = False  # the table read is an empty stand-in: nothing on disk
         self._quoted = '"' + self.table + '"'
         self._db: aiosqlite.Connection | None = None
         self._signature: tuple[FileSignature | None, FileSignature | None] | None = None
@@ -107,26 +121,44 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             return
         if self.path.is_dir():
             raise DatabaseError(f"{self.path}: is a folder, not a database file")
-        new_file = not self.path.exists()
-        if new_file:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Create it private to the user before SQLite opens it with the umask's mode.
-            # Another process opening the same new database may create it first: use it.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        db = await aiosqlite.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-        )
+        target: str | Path = self.path
+        self._stand_in = False
+        if not self.path.exists():
+            if not self.create:
+                # Nothing to read, and nothing to be created for reading: an empty table
+                # in memory stands in for it; unless it could never exist there.
+                for parent in self.path.parents:
+                    if parent.exists():
+                        if not parent.is_dir():
+                            raise DatabaseError(f"{self.path}: {parent} is not a folder")
+                        break
+                target, self._stand_in = ":memory:", True
+            else:
+                try:
+                    make_private_dirs(self.path.parent)
+                except OSError as exc:
+                    raise DatabaseError(
+                        f"{self.path.parent}: cannot create the folder: {exc.strerror or exc}"
+                    ) from None
+                # Create it private to the user before SQLite opens it with the umask's
+                # mode. Another process opening the same new database may create it
+                # first: use it.
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        elif not self.create:
+            # Read-only work never creates the file, even if it vanishes meanwhile.
+            target = "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=rw"
+        db = await _connect(target)
         try:
             # One trip to the connection's thread for all of the setup: at start-up the
             # event loop is busy drawing, and every trip waits for it.
             on_thread: Callable[[Callable[[], int]], Awaitable[int]] = db._execute
             data_version = await on_thread(lambda: self._prepare(db._conn))
         except sqlite3.DatabaseError as exc:
-            await db.close()
+            await _close(db)
             raise _database_error(self.path, exc) from None
         except BaseException:
-            await db.close()
+            await _close(db)
             raise
         self._db = db
         self._signature = self._file_signature()
@@ -136,35 +168,64 @@ class SqliteStore(OpensAndCloses, Generic[T]):
 
     def _prepare(self, conn: sqlite3.Connection) -> int:
         """Set up a new connection (on its thread): busy timeout, WAL, the table. Returns
-        the database's ``PRAGMA data_version`` as this connection first sees it."""
+        the database's ``PRAGMA data_version`` as this connection first sees it.
+
+        Nothing is written before the file is known to be a database whose table (if it
+        has one) is ours: a file that is not ours is left byte-identical.
+        """
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").fetchall()
         # Reading the schema is the first thing that fails on a file that is not SQLite.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        _enable_wal(conn)
-        conn.execute("PRAGMA synchronous = FULL").fetchall()
-        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({self._quoted})")}
-        if not columns:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._quoted} ("
-                " id TEXT PRIMARY KEY NOT NULL,"
-                " data TEXT NOT NULL,"
-                " created_at TEXT,"
-                " updated_at TEXT)"
+        kinds = conn.execute(
+            "SELECT type FROM main.sqlite_master WHERE lower(name) = lower(?)", (self.table,)
+        ).fetchall()
+        if kinds and kinds[0][0] != "table":
+            kind = kinds[0][0]
+            raise DatabaseError(
+                f"{self.path}: {self.table} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind},"
+                " not a table; nothing was changed"
             )
-        else:
+        if int(conn.execute("PRAGMA page_count").fetchall()[0][0]) == 0 and _size(self.path):
+            # SQLite reads a file shorter than its header as an empty database, and would
+            # write a new one over it.
+            raise sqlite3.DatabaseError("file is not a database")
+        columns = {row[1] for row in conn.execute(f"PRAGMA main.table_info({self._quoted})")}
+        if columns:
             missing = {"id", "data", "created_at", "updated_at"} - columns
             if missing:
                 raise DatabaseError(
                     f"{self.path}: table {self.table} has no column(s)"
                     f" {', '.join(sorted(missing))}; expected (id, data, created_at, updated_at)"
                 )
+        if self.create:
+            mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+            if str(mode).lower() != "wal":
+                # Switching to WAL writes to the file's header: first make sure the file
+                # is sound (once per database: it stays in WAL mode).
+                problems = conn.execute("PRAGMA quick_check(1)").fetchall()
+                if problems != [("ok",)]:
+                    raise sqlite3.DatabaseError(
+                        f"database disk image is malformed: {problems[0][0]}"
+                    )
+            _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = FULL").fetchall()
+        if not columns:
+            # Read-only work reads an empty stand-in, never written to the file.
+            temp = "" if self.create and not self._stand_in else "TEMP "
+            self._stand_in = self._stand_in or bool(temp)
+            conn.execute(
+                f"CREATE {temp}TABLE IF NOT EXISTS {self._quoted} ("
+                " id TEXT PRIMARY KEY NOT NULL,"
+                " data TEXT NOT NULL,"
+                " created_at TEXT,"
+                " updated_at TEXT)"
+            )
         conn.create_function("tui_matches", 2, _json_matches, deterministic=True)
         return int(conn.execute("PRAGMA data_version").fetchall()[0][0])
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            await db.close()
+            await _close(db)
 
     async def reload(self) -> None:
         await self.close()
@@ -227,6 +288,10 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         try:
             raw = parse_json_value(text)
         except (ValueError, TypeError) as exc:
+            if isinstance(text, bytes):
+                # A blob: shown (and compared) as text, its non-UTF-8 bytes escaped.
+                shown = text.decode("utf-8", "backslashreplace")
+                return record_id, shown, f"data column is a blob, not JSON text: {exc}"
             return record_id, text, f"data column is not valid JSON: {exc}"
         if isinstance(raw, dict):
             # The guide's template keeps timestamps in the columns; fill them in when
@@ -557,16 +622,24 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         through the id index and jump around the table, twice as slow on a big export.
         """
         columns = f"SELECT rowid, id, data, created_at, updated_at FROM {self._quoted}"
-        last = -(2**63)
-        while True:
-            rows = await self._fetch(
-                f"{columns} WHERE rowid > ? ORDER BY rowid LIMIT ?", [last, batch_size]
-            )
-            if rows:
-                yield [row[1:] for row in rows]
-            if len(rows) < batch_size:
-                return
-            last = rows[-1][0]
+        sql = f"{columns} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        # The next batch is read (on the connection's thread) while the caller works on
+        # this one: the reading and the parsing overlap.
+        pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(
+            self._fetch(sql, [-(2**63), batch_size])
+        )
+        try:
+            while pending is not None:
+                rows = await pending
+                pending = None
+                if len(rows) == batch_size:
+                    pending = asyncio.ensure_future(self._fetch(sql, [rows[-1][0], batch_size]))
+                if rows:
+                    yield [row[1:] for row in rows]
+        finally:
+            if pending is not None:  # the caller stopped early (or failed)
+                pending.cancel()
+                pending.add_done_callback(_retrieved)
 
     async def iter_all(self, batch_size: int = 5000) -> AsyncIterator[Entry[T]]:
         """Every entry in storage order, valid or not, fetched a batch at a time."""
@@ -586,6 +659,10 @@ class SqliteStore(OpensAndCloses, Generic[T]):
     async def _write(self, work: Callable[[aiosqlite.Connection], Any]) -> Any:
         """Run ``work`` in one BEGIN IMMEDIATE transaction; roll back on any failure."""
         db = self.db
+        if self._stand_in:
+            raise StoreError(
+                f"{self.label}: opened for reading only, and there is no such table to write"
+            )
         with self._read_lock:
             self._writes += 1
         try:
@@ -626,6 +703,21 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         self._signature = self._file_signature()
         return result
 
+    async def _check_expected(
+        self, db: aiosqlite.Connection, record_id: str, expect: object
+    ) -> None:
+        """RecordConflict unless the stored row is the version ``expect`` names (run in
+        the write transaction: nobody can change the row between this and the write)."""
+        if expect is ANY:
+            return
+        async with db.execute(
+            f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE id = ?",
+            (record_id,),
+        ) as cursor:
+            found = await cursor.fetchone()
+        stored = None if found is None else self._raw(found)[1]
+        check_expected(self.path, record_id, found is not None, stored, expect)
+
     def _upsert_sql(self, keep_created: bool) -> str:
         created = "" if keep_created else ", created_at = excluded.created_at"
         return (
@@ -653,10 +745,13 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             rows.append(_row(stamped.to_raw()))
         return rows
 
-    async def upsert(self, record: T) -> Entry[T]:
+    async def upsert(self, record: T, expect: object = ANY) -> Entry[T]:
+        """Write ``record``; ``expect`` (see :data:`tui.stores.base.ANY`) is compared with
+        the stored row inside the write transaction: RecordConflict when they differ."""
         require_model(self.model, record)
 
         async def work(db: aiosqlite.Connection) -> Any:
+            await self._check_expected(db, record.id, expect)
             rows = await self._stamped_rows(db, [record])
             await db.execute(self._upsert_sql(keep_created=True), rows[0])
             return rows[0]
@@ -704,13 +799,51 @@ class SqliteStore(OpensAndCloses, Generic[T]):
 
         return int(await self._write(work))
 
-    async def delete(self, record_id: str) -> bool:
+    async def delete(self, record_id: str, expect: object = ANY) -> bool:
         async def work(db: aiosqlite.Connection) -> bool:
+            await self._check_expected(db, record_id, expect)
             cursor = await db.execute(f"DELETE FROM {self._quoted} WHERE id = ?", (record_id,))
             return cursor.rowcount > 0
 
         return bool(await self._write(work))
 
+
+async def _connect(target: str | Path) -> aiosqlite.Connection:
+    """aiosqlite.connect, whose thread is stopped and joined whatever happens: a thread
+    left running would keep the process from exiting, or die with a traceback once the
+    event loop is closed."""
+    uri = isinstance(target, str) and target.startswith("file:")
+    db = aiosqlite.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
+    try:
+        return await db
+    except BaseException:
+        # aiosqlite queued the thread's stop; the connection made meanwhile (if any) is
+        # closed with it.
+        _join(db)
+        raise
+
+
+async def _close(db: aiosqlite.Connection) -> None:
+    """Close the connection and wait for its thread to end, even if cancelled."""
+    try:
+        await db.close()
+    finally:
+        db.stop()  # a no-op after a close that got through: the thread has ended
+        _join(db)
+
+
+def _join(db: aiosqlite.Connection) -> None:
+    # The thread has at most its stop (and the connect) left to run: quick.
+    thread = db._thread
+    if thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=BUSY_TIMEOUT_MS / 1000)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -768,14 +901,23 @@ def _escape_like(text: str) -> str:
 
 
 def _database_error(path: Path, exc: sqlite3.DatabaseError) -> DatabaseError:
-    message = str(exc)
+    message = " ".join(str(exc).split())  # one line, whatever SQLite said
     # not "malformed" alone: SQLite's JSON functions say "malformed JSON"
-    if "not a database" in message or "database disk image is malformed" in message:
+    if "not a database" in message:
         return DatabaseError(f"{path}: is not a SQLite database ({message})")
+    if "database disk image is malformed" in message:
+        return DatabaseError(
+            f"{path}: is damaged, not a readable SQLite database; nothing was written ({message})"
+        )
     if "locked" in message or "busy" in message:
         return DatabaseError(f"{path}: database is locked by another program ({message})")
     if "readonly" in message or "read-only" in message:
-        return DatabaseError(f"{path}: database is read-only ({message})")
+        return DatabaseError(f"{path}: database is read-only; nothing was written ({message})")
     if "disk is full" in message or "full" in message:
-        return DatabaseError(f"{path}: disk is full; nothing was written ({message})")
+        return DatabaseError(
+            f"{path}: the disk is full (or the database reached its size limit);"
+            f" nothing was written ({message})"
+        )
+    if "disk I/O error" in message:
+        return DatabaseError(f"{path}: the disk failed to read or write ({message})")
     return DatabaseError(f"{path}: {message}")
