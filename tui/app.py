@@ -21,6 +21,7 @@ from tui.config import json_store, sqlite_store
 from tui.models import BaseRecord
 from tui.sample import seed_if_empty
 from tui.stores import Entry, StoreError
+from tui.stores.base import ABSENT, RecordConflict
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
@@ -185,8 +186,10 @@ class BrowserScreen(Screen[None]):
             return
         from tui.screens.record_form import RecordForm
 
-        form = RecordForm(pane.store.model, f"Add to {pane.kind_title} store")
-        self.app.push_screen(form, self._saver(pane, "Added"))
+        form = RecordForm(
+            pane.store.model, f"Add to {pane.kind_title} store", submit=self._submitter(pane)
+        )
+        self.app.push_screen(form)
 
     def _selected(self, pane: StorePane, what: str) -> Entry[Any] | None:
         """The pane's selected entry, if the pane can be written and has one."""
@@ -207,40 +210,68 @@ class BrowserScreen(Screen[None]):
         initial = {**entry.raw, "id": entry.id} if isinstance(entry.raw, dict) else {"id": entry.id}
         from tui.screens.record_form import RecordForm
 
-        form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
-        self.app.push_screen(form, self._saver(pane, "Saved"))
+        form = RecordForm(
+            pane.store.model,
+            f"Edit in {pane.kind_title} store",
+            dict(initial),
+            submit=self._submitter(pane, entry),
+        )
+        self.app.push_screen(form)
 
-    def _saver(self, pane: StorePane, verb: str) -> Callable[[BaseRecord | None], None]:
-        """The form's callback: save into the pane that was focused when it opened."""
+    def _submitter(
+        self, pane: StorePane, entry: Entry[Any] | None = None
+    ) -> Callable[[BaseRecord], Awaitable[str | None]]:
+        """The form's save: write into the pane that was focused when it opened, only if
+        the record on disk is still the version the form was opened from (``entry``; for
+        an add, no record with the id). None when saved, else what the form shows."""
+        expect: Any = ABSENT if entry is None else entry.raw
 
-        def save(record: BaseRecord | None) -> None:
-            if record is not None:
-                self._save(pane, record, verb)
+        async def submit(record: BaseRecord) -> str | None:
+            nonlocal expect
+            store = pane.store
+            try:
+                await store.upsert(record, expect=expect)
+            except RecordConflict as exc:
+                if entry is None:
+                    self.notify(
+                        f"Not added: the {pane.kind_title} store already has a record with "
+                        f"id {printable(record.id)!r}; edit that one instead",
+                        severity="error",
+                        markup=False,
+                    )
+                    return "Not added: a record with this id exists already"
+                # Saving again overwrites the version the pane now shows, deliberately.
+                with contextlib.suppress(StoreError):
+                    now = await store.get(record.id)
+                    expect = ABSENT if now is None else now.raw
+                pane.refresh_from_store(keep_id=record.id)
+                what = "deleted" if exc.now == "deleted" else "changed"
+                self.notify(
+                    f"Not saved: record {printable(record.id)!r} was {what} outside the app "
+                    f"since you opened it; the {pane.kind_title} pane now shows the version "
+                    "on disk. Your values are still in the form.",
+                    title="Changed outside the app",
+                    severity="warning",
+                    markup=False,
+                )
+                return (
+                    f"This record was {what} outside the app (the list shows it now). "
+                    "Ctrl+S saves your values over it; Esc keeps the version on disk."
+                )
+            except StoreError as exc:
+                self.notify(f"Not saved: {printable(str(exc))}", severity="error", markup=False)
+                return f"Not saved: {exc}"
+            pane.refresh_from_store(keep_id=record.id)
+            name = printable(str(getattr(record, "name", record.id)))
+            verb = "Added" if entry is None else "Saved"
+            self.notify(f"{verb} {name!r} in the {pane.kind_title} store", markup=False)
+            return None
 
-        return save
+        return submit
 
     @on(RecordTable.Activated)
     def _row_activated(self, event: RecordTable.Activated) -> None:
         self.action_edit()
-
-    @work(group="write")
-    async def _save(self, pane: StorePane, record: BaseRecord, verb: str) -> None:
-        try:
-            if verb == "Added" and await pane.store.get(record.id) is not None:
-                self.notify(
-                    f"Not added: the {pane.kind_title} store already has a record with id "
-                    f"{printable(record.id)!r}; edit that one instead",
-                    severity="error",
-                    markup=False,
-                )
-                return
-            await pane.store.upsert(record)
-        except StoreError as exc:
-            self.notify(f"Not saved: {printable(str(exc))}", severity="error", markup=False)
-            return
-        pane.refresh_from_store(keep_id=record.id)
-        name = printable(str(getattr(record, "name", record.id)))
-        self.notify(f"{verb} {name!r} in the {pane.kind_title} store", markup=False)
 
     def action_delete(self) -> None:
         pane = self.focused_pane
@@ -258,14 +289,30 @@ class BrowserScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._delete(pane, entry.id)
+                self._delete(pane, entry)
 
         self.app.push_screen(question, answered)
 
     @work(group="write")
-    async def _delete(self, pane: StorePane, record_id: str) -> None:
+    async def _delete(self, pane: StorePane, entry: Entry[Any]) -> None:
+        record_id = entry.id
         try:
-            deleted = await pane.store.delete(record_id)
+            # Only the version the user saw and confirmed: not one changed since.
+            deleted = await pane.store.delete(record_id, expect=entry.raw)
+        except RecordConflict as exc:
+            pane.refresh_from_store(keep_id=record_id)
+            if exc.now == "deleted":
+                self.notify("It was already gone", markup=False)
+                return
+            self.notify(
+                f"Not deleted: record {printable(record_id)!r} was changed outside the app "
+                f"since it was shown; the {pane.kind_title} pane now shows the version on "
+                "disk. Delete again to delete that one.",
+                title="Changed outside the app",
+                severity="warning",
+                markup=False,
+            )
+            return
         except StoreError as exc:
             self.notify(f"Not deleted: {printable(str(exc))}", severity="error", markup=False)
             return

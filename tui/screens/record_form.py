@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -31,7 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label
 
 from tui.models import BaseRecord, field_errors, new_id
-from tui.text import printable
+from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, printable
 
 # Fields every record has and the store manages: never edited in the form.
 MANAGED_FIELDS = ("id", "schema_version", "created_at", "updated_at")
@@ -44,7 +45,7 @@ FieldKind = Literal["str", "list", "int", "float", "bool", "json"]
 
 # Characters drawn as a placeholder inside an input, one character for one character so the
 # cursor and selection stay where the user expects them.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = BIDI_CONTROLS + INVISIBLE_CHARS  # (and invisible characters)
 
 
 def _input_placeholder(char: str) -> str:
@@ -205,9 +206,16 @@ class RecordForm(ModalScreen[BaseRecord | None]):
         model: type[BaseRecord],
         title: str,
         initial: dict[str, Any] | None = None,
+        submit: Callable[[BaseRecord], Awaitable[str | None]] | None = None,
     ) -> None:
+        """``submit``, when given, writes the valid record when the user saves: the form
+        closes (with the record) when it returns None and otherwise stays open, every
+        typed value kept, showing the message it returned (a failed or refused save
+        loses no typing). Without it the form closes with the record at once."""
         super().__init__()
         self.model = model
+        self.submit = submit
+        self.saving = False
         self.form_title = title
         self.initial: dict[str, Any] = dict(initial) if initial is not None else {}
         self.adding = initial is None
@@ -409,12 +417,34 @@ class RecordForm(ModalScreen[BaseRecord | None]):
     # -- actions --------------------------------------------------------------------------
 
     def action_save(self) -> None:
+        if self.saving:
+            return
         record = self.build_record()
-        if record is not None:
+        if record is None:
+            return
+        if self.submit is None:
             self.dismiss(record)
+            return
+        self.saving = True
+        self.run_worker(self._submit(self.submit, record), group="form-save")
+
+    async def _submit(
+        self, submit: Callable[[BaseRecord], Awaitable[str | None]], record: BaseRecord
+    ) -> None:
+        try:
+            problem = await submit(record)
+        finally:
+            self.saving = False
+        if problem is None:
+            if self.is_current:
+                self.dismiss(record)
+            return
+        self._set_error(None, problem)
+        self.call_after_refresh(self._fit_fields)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.saving:  # a save under way ends in a moment: its outcome is shown
+            self.dismiss(None)
 
     @on(Button.Pressed, "#form-save")
     def _save_pressed(self, event: Button.Pressed) -> None:
