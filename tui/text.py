@@ -1,9 +1,9 @@
 """Making stored strings safe to show on a terminal, without Textual.
 
 Stored values are data, never commands: control characters (C0, DEL, C1 such as the
-single-byte CSI 0x9b) and bidi overrides are replaced with visible placeholders before
-anything reaches the screen. Markup safety is the renderer's job (Text objects); this
-module only deals with the characters themselves.
+single-byte CSI 0x9b), bidi overrides and invisible zero-width characters are replaced with
+visible placeholders before anything reaches the screen. Markup safety is the renderer's
+job (Text objects); this module only deals with the characters themselves.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from typing import Any
 import orjson
 
 # Bidi embedding/override/isolate controls can make text read differently than stored.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f" + _BIDI + "]")
-_UNSAFE_INLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + "]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Invisible characters that hide what a value really is ("adm\u200bin" reads "admin"),
+# and the Unicode line/paragraph separators, which some line splitters break rows at.
+# (The zero-width joiner and non-joiner are left alone: emoji and scripts need them.)
+INVISIBLE_CHARS = "\u200b\u2060\ufeff\u2028\u2029"
+_OTHERS = BIDI_CONTROLS + INVISIBLE_CHARS
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f" + _OTHERS + "]")
+_UNSAFE_INLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _OTHERS + "]")
 
 NEWLINE_MARK = "↵"
 
