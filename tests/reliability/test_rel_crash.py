@@ -1,17 +1,25 @@
-"""A writer killed with SIGKILL at a random moment never leaves a broken or partial store.
+"""Crash loop (issue 5, item 2): a writer killed with SIGKILL at a random moment never
+leaves a broken or partial store, and never loses a write it acknowledged.
 
 A writer process (tests/workers/store_writer.py) starts writing; after a random delay
-(spread over its write window) it is killed with SIGKILL, and the store is checked:
+(spread over its write window) it is killed with SIGKILL, and the stores are checked.
+Three kinds of writer, 100 kills in all in the quick run, 1,000 in the long one
+(``TUI_RELIABILITY=long .venv/bin/pytest tests/reliability/test_rel_crash.py``):
 
-* JSON: the file parses with ``json.loads`` at every moment (also while the writer runs)
-  and equals the state before the writer or the state after one of its writes, with
-  every acknowledged write in it (an id printed before the kill is in the file); the
-  file's mode is kept; opening the store again removes the temp file the killed writer
-  left and reads every record.
-* JSON via ``tui.transfer``: an applied plan is all or nothing (every record of a
-  generation, or none), and records only in the target stay as they were.
-* SQLite ``put_raw_many``: ``PRAGMA integrity_check`` is ``ok`` and the table holds only
-  complete batches, every acknowledged one among them.
+* JSON saves (``upsert``, one read-modify-write each): the file parses with
+  ``json.loads`` at every moment (also while the writer runs) and equals the state before
+  the writer or the state after one of its writes, with every acknowledged write in it
+  (an id printed before the kill is in the file); the file's mode is kept; opening the
+  store again removes the temp file the killed writer left and reads every record.
+* Exports (SQLite -> JSON through ``tui.transfer``, as ``python -m tui export``): each
+  round first rewrites the SQLite source with a new generation, then plans and applies.
+  The JSON target holds every record of one generation or none (all or nothing), the one
+  acknowledged last or the one in flight; records only in the target stay as they were;
+  the source database passes ``PRAGMA integrity_check`` and holds one whole generation.
+* Imports (JSON -> SQLite through ``tui.transfer``, as ``python -m tui import``), 2,500
+  records a round so one apply spans two ``executemany`` batches: the database passes
+  ``PRAGMA integrity_check`` and holds one whole generation (or none), its own records
+  unchanged; the JSON source parses and holds one whole generation.
 
 The delays come from ``random.Random(SEED)``; every failure message starts with the seed
 (set ``TUI_CRASH_SEED`` to replay another). Workers are started ahead of time and wait
@@ -40,27 +48,36 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.budget import LONG, Figures, amount
 from tui.models import ExampleItem
 from tui.stores import JsonStore, SqliteStore
 from tui.stores import sqlite_store as sqlite_module
 
 SEED = int(os.environ.get("TUI_CRASH_SEED", "20261129"))
-WORKER = Path(__file__).parent / "workers" / "store_writer.py"
+WORKER = Path(__file__).parents[1] / "workers" / "store_writer.py"
 COLLECTION = "example_items"
 TEMP_PREFIX = ".tui-tmp-"
 TIMEOUT = 30.0
 PREWARM = 2  # workers started ahead, waiting to be released
 DURING_PAUSE = 0.005  # between parses of the file while a writer runs (spares the CPU)
 FILE_MODE = 0o640  # not the 0600 a new file gets: the writers must keep it
+COMMAND = (
+    f"{'TUI_RELIABILITY=long ' if LONG else ''}.venv/bin/pytest tests/reliability/test_rel_crash.py"
+)
 
-JSON_KILLS = 100
+# 100 kills in the quick run, 1,000 in the long one.
+JSON_KILLS = amount(50, 500)
 JSON_WINDOW = 0.150  # kill 0-150 ms after the writer has opened the store
-TRANSFER_KILLS = 30
-TRANSFER_BATCH = 500
-TRANSFER_WINDOW = 0.150
-SQLITE_KILLS = 30
-SQLITE_BATCH = sqlite_module._BATCH + 500  # one put_raw_many spans two executemany calls
-SQLITE_WINDOW = 0.100
+EXPORT_KILLS = amount(25, 250)
+EXPORT_BATCH = 500
+EXPORT_WINDOW = 0.150
+IMPORT_KILLS = amount(25, 250)
+IMPORT_BATCH = sqlite_module._BATCH + 500  # one apply spans two executemany calls
+IMPORT_WINDOW = 0.250
+
+FIGURE_JSON = "kills: JSON saves"
+FIGURE_EXPORT = "kills: exports (SQLite -> JSON)"
+FIGURE_IMPORT = "kills: imports (JSON -> SQLite)"
 
 
 # -- worker processes ------------------------------------------------------------------
@@ -165,11 +182,14 @@ def kill_cycles(
     window: float,
     worker_args: Callable[[int], list[str]],
     check: Callable[[int, list[str]], None],
+    figures: Figures,
     during: Callable[[], None] | None = None,
 ) -> Stats:
     """Release a worker, kill it after a random delay, ``check(cycle, acked)``; repeat.
 
-    ``during`` is called in a loop while the worker runs (e.g. to parse the file).
+    ``during`` is called in a loop while the worker runs (e.g. to parse the file). Each
+    kill is counted in ``figures`` under ``name``, and as losing nothing once its check
+    passed.
     """
     rng = random.Random(f"{SEED}-{name}")
     stats = Stats()
@@ -201,11 +221,13 @@ def kill_cycles(
                     time.sleep(min(DURING_PAUSE, max(0.0, deadline - time.monotonic())))
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 lines = worker.kill()
+                figures.add(name, 1, 0, COMMAND)
                 stats.kills += 1
                 stats.delays.append(delay)
                 assert not [x for x in lines if x.startswith("done")], "finished before the kill"
                 stats.acked += len(lines)
                 check(cycle, lines)
+                figures.add(name, 0, 1)
     finally:
         for worker in pool:
             worker.close()
@@ -258,6 +280,7 @@ def read_json_items(path: Path) -> list[tuple[str, Any]]:
 def after_kill_json(path: Path, stats: Stats) -> list[tuple[str, Any]]:
     """Check the file after a kill; reopen the store; return the file's records."""
     items = read_json_items(path)
+    assert items or path.stat().st_size > 0
     mode = stat.S_IMODE(path.stat().st_mode)
     assert mode == FILE_MODE, f"file mode became {oct(mode)}"
     if temp_files(path.parent):
@@ -283,7 +306,57 @@ def check_new_record(record_id: str, raw: Any) -> None:
     ExampleItem.model_validate(raw)
 
 
-def test_json_writer_killed_at_random_moments(tmp_path: Path) -> None:
+def seed_sqlite(path: Path) -> list[tuple[str, str]]:
+    async def seed() -> None:
+        async with SqliteStore(path, COLLECTION, ExampleItem) as store:
+            await store.upsert(ExampleItem(id="seed-1", name="kept", tags=["x"]))
+            await store.put_raw_many([{"id": "seed-2", "name": "", "extra": [1, 2]}])
+
+    asyncio.run(seed())
+    return sqlite_rows(path)
+
+
+def sqlite_rows(path: Path) -> list[tuple[str, str]]:
+    """(id, data) of every row, after ``PRAGMA integrity_check`` (no rows, no database)."""
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        if (COLLECTION,) not in tables:
+            return []
+        return db.execute(f"SELECT id, data FROM {COLLECTION} ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def one_generation(items: list[tuple[str, Any]], ids: set[str], what: str) -> str | None:
+    """The generation every transferred record carries: all of them or none (None)."""
+    copied = {k: v for k, v in items if k.startswith("x-")}
+    if not copied:
+        return None
+    assert set(copied) == ids, f"{what}: {len(copied)} of {len(ids)} records"
+    for record_id, raw in copied.items():
+        check_new_record(record_id, raw)
+    generations = {v.get("generation") for v in copied.values()}
+    assert len(generations) == 1, f"{what}: a mix of generations: {sorted(generations)[:5]}"
+    (generation,) = generations
+    assert isinstance(generation, str)
+    return generation
+
+
+def acked_generations(cycle: int, acked: list[str]) -> list[str]:
+    """The generations a transfer worker acknowledged (``P-j TIME`` lines), in order."""
+    generations = [line.split()[0] for line in acked]
+    assert generations == [f"c{cycle}-{j}" for j in range(len(generations))], generations[:5]
+    return generations
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+def test_json_saves_killed_at_random_moments(tmp_path: Path, figures: Figures) -> None:
     data_dir = tmp_path / "data"
     path = data_dir / "json" / f"{COLLECTION}.json"
     state = {"items": seed_json_file(path)}
@@ -316,28 +389,31 @@ def test_json_writer_killed_at_random_moments(tmp_path: Path) -> None:
         state["items"] = items
 
     started = time.monotonic()
-    run = kill_cycles(tmp_path, "json", JSON_KILLS, JSON_WINDOW, args, check, during)
+    run = kill_cycles(tmp_path, FIGURE_JSON, JSON_KILLS, JSON_WINDOW, args, check, figures, during)
     run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
     print(run.line("json", f", {len(state['items'])} records at the end, {elapsed:.1f}s"))
-    assert run.kills >= 100
+    assert run.kills == JSON_KILLS
+    assert run.acked > 0, "no save was ever acknowledged before a kill"
     # The kills must also land inside writes (between the temp file and the replace),
     # or this test would prove little.
     assert run.temp_left > 0, "no kill landed inside a write"
 
 
-def test_json_transfer_killed_at_random_moments(tmp_path: Path) -> None:
+def test_exports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> None:
+    """SQLite -> JSON: the JSON target (and the SQLite source) all or nothing."""
     data_dir = tmp_path / "data"
     path = data_dir / "json" / f"{COLLECTION}.json"
+    db = data_dir / "db" / "myapp.db"
     seed = seed_json_file(path)
-    state: dict[str, Any] = {"generation": None}
+    state: dict[str, str | None] = {"target": None, "source": None}
     stats = Stats()
-    transfer_ids = {f"x-{i}" for i in range(TRANSFER_BATCH)}
+    ids = {f"x-{i}" for i in range(EXPORT_BATCH)}
 
     def args(cycle: int) -> list[str]:
         return [
-            *("--backend", "json", "--data-dir", str(data_dir), "--mode", "transfer"),
-            *("--count", "1000000", "--batch", str(TRANSFER_BATCH)),
+            *("--backend", "json", "--data-dir", str(data_dir), "--mode", "export"),
+            *("--count", "1000000", "--batch", str(EXPORT_BATCH)),
         ]
 
     def during() -> None:
@@ -347,111 +423,81 @@ def test_json_transfer_killed_at_random_moments(tmp_path: Path) -> None:
         items = after_kill_json(path, stats)
         kept = [(k, v) for k, v in items if not k.startswith("x-")]
         assert kept == seed, "records only in the target changed"
-        copied = {k: v for k, v in items if k.startswith("x-")}
-        generations = {v.get("generation") for v in copied.values()}
-        if not copied:
-            generation = None
-        else:
-            assert set(copied) == transfer_ids, f"{len(copied)} of {len(transfer_ids)} copied"
-            assert len(generations) == 1, f"a mix of generations: {sorted(generations)[:5]}"
-            (generation,) = generations
-            for record_id, raw in copied.items():
-                check_new_record(record_id, raw)
-        assert acked == [f"c{cycle}-{j}" for j in range(len(acked))], acked[:5]
-        if acked:
-            allowed = {acked[-1], f"c{cycle}-{len(acked)}"}
-        else:
-            allowed = {state["generation"], f"c{cycle}-0"}
-        assert generation in allowed, f"generation {generation!r}, expected one of {allowed}"
-        if generation not in (acked[-1] if acked else None, state["generation"]):
+        target = one_generation(items, ids, "JSON target")
+        rows = sqlite_rows(db)  # integrity_check first
+        assert {k for k, _ in rows} <= ids, "the source holds records never written"
+        source = one_generation([(k, json.loads(v)) for k, v in rows], ids, "SQLite source")
+        generations = acked_generations(cycle, acked)
+        in_flight = f"c{cycle}-{len(generations)}"
+        last = generations[-1] if generations else None
+        allowed = {last, in_flight} if generations else {state["target"], in_flight}
+        assert target in allowed, f"target generation {target!r}, expected one of {allowed}"
+        allowed = {last, in_flight} if generations else {state["source"], in_flight}
+        assert source in allowed, f"source generation {source!r}, expected one of {allowed}"
+        if target == in_flight:
+            assert source == in_flight, "the target holds a generation the source never had"
             stats.unacked_done += 1
-        state["generation"] = generation
+        state["target"], state["source"] = target, source
 
     started = time.monotonic()
-    run = kill_cycles(tmp_path, "transfer", TRANSFER_KILLS, TRANSFER_WINDOW, args, check, during)
+    run = kill_cycles(
+        tmp_path, FIGURE_EXPORT, EXPORT_KILLS, EXPORT_WINDOW, args, check, figures, during
+    )
     run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
-    print(run.line("transfer", f", {elapsed:.1f}s"))
-    assert run.acked > 0, "no transfer was ever applied before a kill"
+    print(run.line("export", f", {elapsed:.1f}s"))
+    assert run.kills == EXPORT_KILLS
+    assert run.acked > 0, "no export was ever applied before a kill"
 
 
-# -- the SQLite store ------------------------------------------------------------------------
-
-
-def seed_sqlite(path: Path) -> list[tuple[str, str]]:
-    async def seed() -> None:
-        async with SqliteStore(path, COLLECTION, ExampleItem) as store:
-            await store.upsert(ExampleItem(id="seed-1", name="kept", tags=["x"]))
-            await store.put_raw_many([{"id": "seed-2", "name": "", "extra": [1, 2]}])
-
-    asyncio.run(seed())
-    return sqlite_rows(path)
-
-
-def sqlite_rows(path: Path) -> list[tuple[str, str]]:
-    db = sqlite3.connect(path, isolation_level=None)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return db.execute(f"SELECT id, data FROM {COLLECTION} ORDER BY id").fetchall()
-    finally:
-        db.close()
-
-
-def test_sqlite_import_killed_at_random_moments(tmp_path: Path) -> None:
+def test_imports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> None:
+    """JSON -> SQLite: the database passes integrity_check and holds whole generations."""
     data_dir = tmp_path / "data"
-    path = data_dir / "db" / "myapp.db"
-    seed = seed_sqlite(path)
+    db = data_dir / "db" / "myapp.db"
+    source_path = data_dir / "json" / f"{COLLECTION}.json"
+    seed = seed_sqlite(db)
     seed_ids = {record_id for record_id, _ in seed}
+    source_path.parent.mkdir(parents=True)
+    source_path.write_text("{}\n", encoding="utf-8")
+    source_path.chmod(FILE_MODE)
+    state: dict[str, str | None] = {"target": None, "source": None}
     stats = Stats()
-    batches_seen = 0
+    ids = {f"x-{i}" for i in range(IMPORT_BATCH)}
 
     def args(cycle: int) -> list[str]:
         return [
             *("--backend", "sqlite", "--data-dir", str(data_dir), "--mode", "import"),
-            *("--count", "1000000", "--batch", str(SQLITE_BATCH)),
+            *("--count", "1000000", "--batch", str(IMPORT_BATCH)),
         ]
 
     def check(cycle: int, acked: list[str]) -> None:
-        nonlocal batches_seen
-        rows = sqlite_rows(path)  # integrity_check first
-        assert [r for r in rows if r[0] in seed_ids] == seed, "seed rows changed"
-        batches: collections.Counter[str] = collections.Counter()
-        for record_id, text in rows:
-            if record_id in seed_ids:
-                continue
-            raw = json.loads(text)
-            check_new_record(record_id, raw)
-            batches[record_id.rsplit("-", 1)[0]] += 1
-        partial = {b: n for b, n in batches.items() if n != SQLITE_BATCH}
-        assert not partial, f"incomplete batches: {partial}"
-        assert acked == [f"c{cycle}-{j}" for j in range(len(acked))], acked[:5]
-        missing = set(acked) - set(batches)
-        assert not missing, f"acknowledged batches missing: {sorted(missing)}"
-        extra = set(batches) - set(acked)
-        assert extra <= {f"c{cycle}-{len(acked)}"}, f"batches never written: {extra}"
-        stats.unacked_done += len(extra)
-        batches_seen += len(batches)
+        rows = sqlite_rows(db)  # integrity_check first
+        assert [r for r in rows if r[0] in seed_ids] == seed, "the database's own rows changed"
+        assert {k for k, _ in rows} <= ids | seed_ids, "rows never written"
+        target = one_generation([(k, json.loads(v)) for k, v in rows], ids, "SQLite target")
+        source = one_generation(after_kill_json(source_path, stats), ids, "JSON source")
+        generations = acked_generations(cycle, acked)
+        in_flight = f"c{cycle}-{len(generations)}"
+        last = generations[-1] if generations else None
+        allowed = {last, in_flight} if generations else {state["target"], in_flight}
+        assert target in allowed, f"target generation {target!r}, expected one of {allowed}"
+        allowed = {last, in_flight} if generations else {state["source"], in_flight}
+        assert source in allowed, f"source generation {source!r}, expected one of {allowed}"
+        if target == in_flight:
+            assert source == in_flight, "the target holds a generation the source never had"
+            stats.unacked_done += 1
+        state["target"], state["source"] = target, source
 
         async def reopen() -> int:
-            async with SqliteStore(path, COLLECTION, ExampleItem) as store:
+            async with SqliteStore(db, COLLECTION, ExampleItem) as store:
                 return await store.count()
 
         assert asyncio.run(reopen()) == len(rows)
-        # Start the next cycle from the seed again, so the database stays small.
-        db = sqlite3.connect(path, isolation_level=None)
-        try:
-            db.execute(f"DELETE FROM {COLLECTION} WHERE id NOT LIKE 'seed-%'")
-        finally:
-            db.close()
 
     started = time.monotonic()
-    run = kill_cycles(tmp_path, "sqlite", SQLITE_KILLS, SQLITE_WINDOW, args, check)
-    run.unacked_done = stats.unacked_done
+    run = kill_cycles(tmp_path, FIGURE_IMPORT, IMPORT_KILLS, IMPORT_WINDOW, args, check, figures)
+    run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
-    print(
-        run.line(
-            "sqlite",
-            f", {batches_seen} complete batches of {SQLITE_BATCH} found, {elapsed:.1f}s",
-        )
-    )
-    assert run.acked > 0, "no import was ever acknowledged before a kill"
+    print(run.line("import", f", {elapsed:.1f}s"))
+    assert run.kills == IMPORT_KILLS
+    assert run.acked > 0, "no import was ever applied before a kill"
