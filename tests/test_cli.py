@@ -639,3 +639,43 @@ def test_no_subcommand_off_a_terminal_fails_instead_of_starting_the_app(tmp_path
     assert done.returncode != 0
     assert done.stderr.strip().startswith("error:") and "terminal" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("backend", ["json", "sqlite"])
+@pytest.mark.parametrize("command", ["edit", "delete"])
+def test_a_record_changed_while_the_command_ran_is_not_overwritten(
+    tmp_path: Path,
+    backend: str,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tui.cli import main
+    from tui.stores import JsonStore, SqliteStore
+    from tui.stores.base import ANY
+
+    d = tmp_path / "data"
+    build(d, backend, [item("e1", "Old name", day=3)])
+    store_class: Any = JsonStore if backend == "json" else SqliteStore
+    real_upsert, real_delete = store_class.upsert, store_class.delete
+
+    async def outside_edit(self: Any) -> None:
+        """Another writer, between the command's read and its write."""
+        entry = await self.get("e1")
+        await real_upsert(self, entry.record.model_copy(update={"name": "Outside"}))
+
+    async def upsert(self: Any, record: Any, expect: object = ANY) -> Any:
+        await outside_edit(self)
+        return await real_upsert(self, record, expect=expect)
+
+    async def delete(self: Any, record_id: str, expect: object = ANY) -> bool:
+        await outside_edit(self)
+        return bool(await real_delete(self, record_id, expect=expect))
+
+    monkeypatch.setattr(store_class, "upsert", upsert)
+    monkeypatch.setattr(store_class, "delete", delete)
+    args = ["--name", "Mine"] if command == "edit" else []
+    assert main(["--data-dir", str(d), command, "e1", *args, "--backend", backend]) == 1
+    assert "changed by someone else" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert stored(d, backend)["e1"]["name"] == "Outside"

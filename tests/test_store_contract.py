@@ -363,6 +363,27 @@ async def test_filter(store: AnyStore, needle: str, want: list[str]) -> None:
     assert await store.count(needle) == len(want)
 
 
+@pytest.mark.parametrize(
+    ("needle", "want"),
+    [
+        ("İ", ["u1"]),  # lowers to two characters: no ASCII shortcut may apply
+        ("\u212a", ["u2"]),  # the Kelvin sign, which str.lower() turns into "k"
+        ("Kelvin", ["u3"]),
+        ("istanbul", ["u3"]),
+    ],
+)
+async def test_filter_by_non_ascii_letters(store: AnyStore, needle: str, want: list[str]) -> None:
+    await store.put_raw_many(
+        [
+            raw_record("u1", "İstanbul map"),
+            raw_record("u2", "\u212a-rated"),
+            raw_record("u3", "Kelvin of istanbul"),
+        ]
+    )
+    assert [e.id for e in (await store.page(Query(filter=needle))).entries] == want
+    assert await store.count(needle) == len(want)
+
+
 async def test_filter_with_sort_and_paging(store: AnyStore) -> None:
     await store.put_raw_many(FILTER_DATA)
     query = Query(sort="name", descending=True, filter="e")

@@ -21,7 +21,7 @@ from tui.config import json_store, sqlite_store
 from tui.models import BaseRecord
 from tui.sample import seed_if_empty
 from tui.stores import Entry, StoreError
-from tui.stores.base import ABSENT, RecordConflict
+from tui.stores.base import ABSENT, RecordConflict, SavedNotDurable
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
@@ -231,6 +231,8 @@ class BrowserScreen(Screen[None]):
             store = pane.store
             try:
                 await store.upsert(record, expect=expect)
+            except SavedNotDurable as exc:  # saved: do not invite a second save
+                self._warn_not_durable(exc)
             except RecordConflict as exc:
                 if entry is None:
                     self.notify(
@@ -269,6 +271,13 @@ class BrowserScreen(Screen[None]):
 
         return submit
 
+    def _warn_not_durable(self, exc: SavedNotDurable) -> None:
+        """A write that is in the file although the OS could not confirm it is on disk:
+        report it as done, with the warning, so nobody writes it a second time."""
+        self.notify(
+            printable(str(exc)), title="Saved, not synced", severity="warning", markup=False
+        )
+
     @on(RecordTable.Activated)
     def _row_activated(self, event: RecordTable.Activated) -> None:
         self.action_edit()
@@ -299,6 +308,9 @@ class BrowserScreen(Screen[None]):
         try:
             # Only the version the user saw and confirmed: not one changed since.
             deleted = await pane.store.delete(record_id, expect=entry.raw)
+        except SavedNotDurable as exc:
+            self._warn_not_durable(exc)
+            deleted = True
         except RecordConflict as exc:
             pane.refresh_from_store(keep_id=record_id)
             if exc.now == "deleted":
@@ -411,6 +423,12 @@ class BrowserScreen(Screen[None]):
             # Nothing was written: both panes stay as they are.
             self.notify(f"{verb} cancelled; nothing was written", markup=False)
             return
+        except SavedNotDurable as exc:
+            self._warn_not_durable(exc)
+            self.notify(
+                f"{verb}: wrote {count} record(s) into the {target.kind_title} store",
+                markup=False,
+            )
         except StoreError as exc:
             self.notify(
                 f"{verb} failed, nothing written: {printable(str(exc))}",

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
 from tui.models import describe_validation_error, new_id
 from tui.stores import Entry, JsonStore, Query, Store, StoreError
-from tui.stores.base import SORT_FIELDS
+from tui.stores.base import ABSENT, SORT_FIELDS, RecordConflict, SavedNotDurable
 from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, cell_text, printable
 
 EXIT_ERROR = 1
@@ -147,9 +147,11 @@ def _raw_json(value: Any) -> str:
 
 async def _opened(store: Store[Any]) -> Store[Any]:
     await store.open()
-    if isinstance(store, JsonStore) and store.load_error is not None:
-        await store.close()
-        raise store.load_error
+    if isinstance(store, JsonStore):
+        error = await store.checked()  # off the loop: the load's check may still run
+        if error is not None:
+            await store.close()
+            raise error
     return store
 
 
@@ -239,12 +241,14 @@ async def cmd_add(args: argparse.Namespace, data_dir: Path) -> int:
     record = _validate(model, raw)
     store = await _opened(_store(data_dir, args.backend))
     try:
-        if await store.get(record.id) is not None:
+        try:
+            # Checked in the write itself: no other writer can slip one in between.
+            await store.upsert(record, expect=ABSENT)
+        except RecordConflict:
             raise CliError(
                 f"a record with id {printable(record.id)!r} already exists in "
                 f"{printable(store.label)}; use edit"
-            )
-        await store.upsert(record)
+            ) from None
     finally:
         await store.close()
     _out(record.id)
@@ -274,18 +278,31 @@ async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
         # The record stays under the id it was asked for, even when its stored id field
         # says otherwise (an invalid entry): never write over another record.
         record = _validate(store.model, {**base, **changes, "id": args.id})
-        await store.upsert(record)
+        try:
+            await store.upsert(record, expect=base)
+        except RecordConflict:
+            raise _changed_meanwhile(args.id, store) from None
     finally:
         await store.close()
     _message(f"updated {printable(args.id)} in {printable(store.label)}")
     return 0
 
 
+def _changed_meanwhile(record_id: str, store: Store[Any]) -> CliError:
+    return CliError(
+        f"record {printable(record_id)!r} in {printable(store.label)} was changed by someone"
+        " else while this command ran; nothing was changed: run it again"
+    )
+
+
 async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
     store = await _opened(_store(data_dir, args.backend, create=False))
     try:
-        await _require(store, args.id)
-        await store.delete(args.id)
+        entry = await _require(store, args.id)
+        try:
+            await store.delete(args.id, expect=entry.raw)
+        except RecordConflict:
+            raise _changed_meanwhile(args.id, store) from None
     finally:
         await store.close()
     _message(f"deleted {printable(args.id)} from {printable(store.label)}")
@@ -395,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             return cmd_schema()
         return asyncio.run(COMMANDS[args.command](args, data_dir))
+    except SavedNotDurable as exc:  # written: a script must not retry it
+        _message(f"warning: {printable(str(exc))}")
+        return 0
     except (CliError, StoreError) as exc:
         _message(f"error: {printable(str(exc))}")
         return EXIT_ERROR

@@ -38,6 +38,12 @@ class FileFormatError(StoreError):
         super().__init__(f"{where}: {message}")
 
 
+class SavedNotDurable(StoreError):
+    """A write is in the file, but the OS could not confirm it is on disk (the folder's
+    fsync after the rename failed): nothing to redo, but a power loss may undo it.
+    Callers report the write as done, with this as a warning."""
+
+
 class DatabaseError(StoreError):
     """The SQLite file is not a usable database (not SQLite, wrong layout, locked...)."""
 

@@ -108,7 +108,9 @@ def _filter_bytes(needle: str) -> bytes | None:
     that is a sure test of a record held as bytes: ASCII letters and spaces appear in
     the text of a string exactly as in its JSON, and never in a number's text but for
     an exponent's ``e``. None when no such test is safe (check every record)."""
-    if not needle or not all(c == " " or ("a" <= c.lower() <= "z") for c in needle):
+    # ASCII only: "İ".lower() is two characters and the Kelvin sign lowers to "k", so a
+    # non-ASCII needle's lowered bytes say nothing sure about the record's bytes.
+    if not needle or not needle.isascii() or not all(c == " " or c.isalpha() for c in needle):
         return None
     lowered = needle.lower()
     if not lowered.replace("e", "").strip():
@@ -407,9 +409,7 @@ class JsonStore(OpensAndCloses, Generic[T]):
         data = self._data
         keys = self._ordered_keys(data, query)
         chosen = keys[offset : offset + limit]
-        return Page(
-            [make_entry(self.model, k, _exact(data[k])) for k in chosen], offset, len(keys)
-        )
+        return Page([make_entry(self.model, k, _exact(data[k])) for k in chosen], offset, len(keys))
 
     async def position(self, query: Query, record_id: str) -> int | None:
         """Where ``record_id`` stands in ``query``'s order, or None if it is not there."""

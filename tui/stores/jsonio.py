@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import orjson
 
 from tui.stores import jsonspans
-from tui.stores.base import FileFormatError, StoreError
+from tui.stores.base import FileFormatError, SavedNotDurable, StoreError
 
 TEMP_PREFIX = ".tui-tmp-"
 MAX_DEPTH = 512
@@ -371,11 +371,6 @@ class ReplacedNotSynced(OSError):
     the rename: the data is in place and every reader sees it, yet the rename may not
     survive a power loss. Raised by the atomic writes after one retry of the fsync; the
     caller must treat the write as done (its state is the new file's)."""
-
-
-class SavedNotDurable(StoreError):
-    """A write is in the file, but the OS could not confirm it is on disk (see
-    :class:`ReplacedNotSynced`): nothing to redo, but a power loss may undo it."""
 
 
 def not_durable_error(path: Path, exc: OSError) -> SavedNotDurable:
