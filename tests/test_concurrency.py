@@ -10,8 +10,6 @@ tests/reliability/test_rel_concurrency.py.
 from __future__ import annotations
 
 import asyncio
-import os
-import selectors
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.worker_io import read_line
 from tui.models import ExampleItem
 from tui.stores import SqliteStore
 
@@ -43,26 +42,6 @@ def spawn(backend: str, data_dir: Path, prefix: str, count: int) -> subprocess.P
         stderr=subprocess.PIPE,
         bufsize=0,
     )
-
-
-def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
-    """One line of the worker's stdout, or fail with what it said on stderr."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while not buf.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                pytest.fail(f"worker {proc.args!r} said nothing within {timeout}s")
-            chunk = os.read(fd, 1)  # byte by byte: nothing after the line is consumed
-            if not chunk:
-                _, err = proc.communicate(timeout=TIMEOUT)
-                pytest.fail(f"worker exited ({proc.returncode}) before a line: {err.decode()}")
-            buf += chunk
-    return buf.decode().rstrip("\n")
 
 
 @dataclass

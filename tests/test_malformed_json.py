@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.json_files import snapshot, store_file
 from tui.models import ExampleItem
 from tui.stores import FileFormatError, JsonStore
 
@@ -18,18 +19,6 @@ if TYPE_CHECKING:
     from conftest import OpenStore
 
 GOOD = {"ok": {"id": "ok", "name": "fine"}}
-
-
-def store_file(data_dir: Path) -> Path:
-    path = data_dir / "json" / "example_items.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def snapshot(path: Path) -> tuple[bytes, int, int, list[str]]:
-    st = path.stat()
-    folder = sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock"))
-    return path.read_bytes(), st.st_mtime_ns, st.st_ino, folder
 
 
 async def test_file_broken_after_open_is_not_overwritten(

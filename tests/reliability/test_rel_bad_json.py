@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import random
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.app_helpers import (
     wait_for,
     wait_loaded,
 )
+from tests.json_files import snapshot, store_file, strict_loads
 from tests.reliability.budget import Figures
 from tui.app import BrowserApp
 from tui.models import ExampleItem
@@ -158,18 +158,6 @@ CORPUS: dict[str, Bad] = {
 }
 
 
-def store_file(data_dir: Path) -> Path:
-    path = data_dir / "json" / "example_items.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def snapshot(path: Path) -> tuple[bytes, int, int, list[str]]:
-    st = path.stat()
-    folder = sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock"))
-    return path.read_bytes(), st.st_mtime_ns, st.st_ino, folder
-
-
 def check_error(error: BaseException | None, path: Path, bad: Bad) -> None:
     assert isinstance(error, FileFormatError), error
     text = str(error)
@@ -209,28 +197,6 @@ async def try_every_write(store: JsonStore[ExampleItem]) -> list[BaseException |
         else:
             raised.append(None)
     return raised
-
-
-def strict_loads(data: bytes) -> Any:
-    """The standard library's parser with nothing bent: no duplicate keys, no NaN or
-    Infinity, no number that overflows a double."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        if len({key for key, _ in items}) != len(items):
-            raise ValueError("duplicate key")
-        return dict(items)
-
-    def refuse(text: str) -> Any:
-        raise ValueError(text)
-
-    def finite(text: str) -> float:
-        value = float(text)
-        if math.isinf(value):
-            raise ValueError(text)
-        return value
-
-    text = data.decode("utf-8")  # strictly: no encoded surrogates
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=refuse, parse_float=finite)
 
 
 def test_the_corpus_is_what_the_issue_asks_for() -> None:

@@ -40,7 +40,6 @@ import asyncio
 import io
 import json
 import os
-import selectors
 import sqlite3
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.budget import LONG, Figures, amount
+from tests.worker_io import read_line
 from tui.models import ExampleItem
 from tui.stores import JsonStore, SqliteStore
 
@@ -94,26 +94,6 @@ def spawn(args: list[str], prefix: str, log: Path) -> subprocess.Popen[bytes]:
             stderr=err,
             bufsize=0,
         )
-
-
-def read_line(proc: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> str:
-    """One line of the worker's stdout, read byte by byte (nothing after it consumed)."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while not buf.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                pytest.fail(f"worker {proc.args!r} said nothing within {timeout}s")
-            chunk = os.read(fd, 1)
-            if not chunk:
-                proc.wait(TIMEOUT)
-                pytest.fail(f"worker {proc.args!r} exited ({proc.returncode}) before a line")
-            buf += chunk
-    return buf.decode().rstrip("\n")
 
 
 @dataclass
@@ -173,7 +153,7 @@ def run_all(backend: str, data_dir: Path, tmp: Path, seed: str) -> tuple[list[Ou
     procs["t"] = spawn(transfer, "t", log)
     with killed_at_exit(list(procs.values())), ThreadPoolExecutor(len(procs)) as pool:
         for proc in procs.values():
-            assert read_line(proc) == "ready"
+            assert read_line(proc, TIMEOUT) == "ready"
         for proc in procs.values():  # each is blocked on stdin: this releases them together
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Label
 
+from tests.json_files import strict_loads
 from tests.records import json_values
 from tests.reliability.budget import Figures, amount
 from tui.models import ExampleItem
@@ -28,28 +28,6 @@ ERROR = object()
 
 
 # -- the oracle: the standard library, strict ---------------------------------------------
-
-
-def strict_loads(data: bytes) -> Any:
-    """What the file holds per RFC 8259 read strictly (strict UTF-8, no duplicate keys,
-    no NaN/Infinity, no number past a double); ValueError when it is not that."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        if len({key for key, _ in items}) != len(items):
-            raise ValueError("duplicate key")
-        return dict(items)
-
-    def refuse(text: str) -> Any:
-        raise ValueError(text)
-
-    def finite(text: str) -> float:
-        value = float(text)
-        if math.isinf(value):
-            raise ValueError(text)
-        return value
-
-    text = data.decode("utf-8")
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=refuse, parse_float=finite)
 
 
 def depth(value: Any) -> int:
