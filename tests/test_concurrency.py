@@ -167,3 +167,29 @@ def test_opening_a_new_database_while_another_connection_writes(tmp_path: Path) 
         assert db.execute("SELECT x FROM unrelated").fetchall() == [(1,)]
     finally:
         db.close()
+
+
+async def test_a_save_gives_up_on_a_lock_held_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import os
+
+    from tui.models import ExampleItem
+    from tui.stores import JsonStore, StoreError, jsonio
+
+    monkeypatch.setattr(jsonio, "LOCK_TIMEOUT", 0.2)
+    store = JsonStore.in_data_dir(tmp_path, "example_items", ExampleItem)
+    async with store:
+        await store.upsert(ExampleItem(id="aaaaaaaaaaaa", name="first"))
+        before = store.path.read_bytes()
+        holder = os.open(jsonio.lock_path_for(store.path), os.O_RDWR)
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: another holder
+            with pytest.raises(StoreError, match="held the lock"):
+                await store.upsert(ExampleItem(id="bbbbbbbbbbbb", name="second"))
+            assert store.path.read_bytes() == before
+        finally:
+            os.close(holder)
+        await store.upsert(ExampleItem(id="bbbbbbbbbbbb", name="second"))
+        assert await store.count() == 2

@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -786,14 +787,39 @@ def exclusive_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise StoreError(f"{lock_file}: cannot open lock file: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except OSError as exc:
+        _wait_for_lock(fd, lock_file)
+    except BaseException:
         os.close(fd)
-        raise StoreError(f"{lock_file}: cannot lock: {exc.strerror or exc}") from None
+        raise
     try:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+# Another process's whole-file write of a big store holds the lock for seconds; one that
+# holds it for this long is stuck (or a person is holding it), and a save must not hang.
+LOCK_TIMEOUT = 60.0
+
+
+def _wait_for_lock(fd: int, lock_file: Path) -> None:
+    timeout = LOCK_TIMEOUT
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{lock_file}: another process has held the lock for {timeout:g} s;"
+                    " nothing was written"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        except OSError as exc:
+            raise StoreError(f"{lock_file}: cannot lock: {exc.strerror or exc}") from None
 
 
 def write_error(path: Path, exc: OSError) -> StoreError:
