@@ -679,3 +679,11 @@ def test_a_record_changed_while_the_command_ran_is_not_overwritten(
     assert "changed by someone else" in capsys.readouterr().err
     monkeypatch.undo()
     assert stored(d, backend)["e1"]["name"] == "Outside"
+
+
+@pytest.mark.parametrize("backend", ["json", "sqlite"])
+def test_edit_with_an_empty_tag_clears_the_tags(tmp_path: Path, backend: str) -> None:
+    d = tmp_path / "data"
+    build(d, backend, [item("e1", "Tagged", day=3, tags=["x", "y"])])
+    ok(cli(d, "edit", "e1", "--tag", "", "--backend", backend))
+    assert stored(d, backend)["e1"]["tags"] == []

@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--name")
     p.add_argument("--description")
-    p.add_argument("--tag", action="append", help="replaces the tags; repeat for several")
+    p.add_argument(
+        "--tag",
+        action="append",
+        help='replaces the tags; repeat for several; --tag "" clears them',
+    )
     backend(p)
 
     p = sub.add_parser("delete", help="delete a record")
@@ -257,9 +261,11 @@ async def cmd_add(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 async def cmd_edit(args: argparse.Namespace, data_dir: Path) -> int:
+    # An empty --tag is the only way to say "no tags": it adds no empty tag.
+    tags = None if args.tag is None else [tag for tag in args.tag if tag]
     changes = {
         k: v
-        for k, v in (("name", args.name), ("description", args.description), ("tags", args.tag))
+        for k, v in (("name", args.name), ("description", args.description), ("tags", tags))
         if v is not None
     }
     if not changes:
