@@ -400,6 +400,30 @@ def test_json_saves_killed_at_random_moments(tmp_path: Path, figures: Figures) -
     assert run.temp_left > 0, "no kill landed inside a write"
 
 
+def check_generations(
+    cycle: int,
+    acked: list[str],
+    target: str | None,
+    source: str | None,
+    state: dict[str, str | None],
+    stats: Stats,
+) -> None:
+    """After a killed transfer: each store holds the last acknowledged generation or the
+    one in flight (the one before, if none was acknowledged this cycle), and the target
+    never holds one the source did not."""
+    generations = acked_generations(cycle, acked)
+    in_flight = f"c{cycle}-{len(generations)}"
+    last = generations[-1] if generations else None
+    allowed = {last, in_flight} if generations else {state["target"], in_flight}
+    assert target in allowed, f"target generation {target!r}, expected one of {allowed}"
+    allowed = {last, in_flight} if generations else {state["source"], in_flight}
+    assert source in allowed, f"source generation {source!r}, expected one of {allowed}"
+    if target == in_flight:
+        assert source == in_flight, "the target holds a generation the source never had"
+        stats.unacked_done += 1
+    state["target"], state["source"] = target, source
+
+
 def test_exports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> None:
     """SQLite -> JSON: the JSON target (and the SQLite source) all or nothing."""
     data_dir = tmp_path / "data"
@@ -427,17 +451,7 @@ def test_exports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> N
         rows = sqlite_rows(db)  # integrity_check first
         assert {k for k, _ in rows} <= ids, "the source holds records never written"
         source = one_generation([(k, json.loads(v)) for k, v in rows], ids, "SQLite source")
-        generations = acked_generations(cycle, acked)
-        in_flight = f"c{cycle}-{len(generations)}"
-        last = generations[-1] if generations else None
-        allowed = {last, in_flight} if generations else {state["target"], in_flight}
-        assert target in allowed, f"target generation {target!r}, expected one of {allowed}"
-        allowed = {last, in_flight} if generations else {state["source"], in_flight}
-        assert source in allowed, f"source generation {source!r}, expected one of {allowed}"
-        if target == in_flight:
-            assert source == in_flight, "the target holds a generation the source never had"
-            stats.unacked_done += 1
-        state["target"], state["source"] = target, source
+        check_generations(cycle, acked, target, source, state, stats)
 
     started = time.monotonic()
     run = kill_cycles(
@@ -476,17 +490,7 @@ def test_imports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> N
         assert {k for k, _ in rows} <= ids | seed_ids, "rows never written"
         target = one_generation([(k, json.loads(v)) for k, v in rows], ids, "SQLite target")
         source = one_generation(after_kill_json(source_path, stats), ids, "JSON source")
-        generations = acked_generations(cycle, acked)
-        in_flight = f"c{cycle}-{len(generations)}"
-        last = generations[-1] if generations else None
-        allowed = {last, in_flight} if generations else {state["target"], in_flight}
-        assert target in allowed, f"target generation {target!r}, expected one of {allowed}"
-        allowed = {last, in_flight} if generations else {state["source"], in_flight}
-        assert source in allowed, f"source generation {source!r}, expected one of {allowed}"
-        if target == in_flight:
-            assert source == in_flight, "the target holds a generation the source never had"
-            stats.unacked_done += 1
-        state["target"], state["source"] = target, source
+        check_generations(cycle, acked, target, source, state, stats)
 
         async def reopen() -> int:
             async with SqliteStore(db, COLLECTION, ExampleItem) as store:
