@@ -35,6 +35,15 @@ def _parse_timestamp(value: Any) -> Any:
 
     A timestamp without a zone is SQLite's CURRENT_TIMESTAMP, which is UTC.
     """
+    if value.__class__ is str and value[-1:] == "Z":
+        # What we write (format_timestamp): read as it is, no copies (every record read
+        # passes here twice). The same datetime as below: 3.11 reads "Z" as +00:00.
+        try:
+            stamp: datetime | None = datetime.fromisoformat(value)
+        except ValueError:
+            stamp = None
+        if stamp is not None and stamp.tzinfo is not None:
+            return stamp
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):

@@ -20,6 +20,9 @@ from tui.stores.base import SORT_FIELDS
 from tui.text import pretty_json, printable
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
 
+# The first rows of a query, read early (None: read them again).
+_Head = tuple[Query, list[Entry[Any]] | None]
+
 DISK_CHECK_SECONDS = 1.0
 TYPING_PAUSE = 0.2  # a filter runs once typing pauses, not once per keystroke
 
@@ -75,9 +78,15 @@ class StorePane(Vertical):
         self.total_records = 0
         self.loading_state = False
         self._id_before_error: str | None = None
+        self._keep_pending: str | None = None  # where a load still running was to go
         self._opened = False
+        # A SQLite store's opening and first rows, started while the app still mounts
+        # and lays out its widgets (the query runs on the connection's own thread).
+        self._early: asyncio.Future[_Head] | None = None
 
     def compose(self) -> ComposeResult:
+        if isinstance(self.store, SqliteStore) and not self._opened and self._early is None:
+            self._early = asyncio.ensure_future(self._open_early(self.store, self.query_state))
         yield RecordTable(id="table")
         yield Static(id="error", classes="hidden", markup=False)
         yield DetailPanel(id="detail")
@@ -96,13 +105,33 @@ class StorePane(Vertical):
 
     def on_mount(self) -> None:
         self._update_title()
-        self.load()
+        if isinstance(self.store, JsonStore):
+            # Read after the first frame: a big file's split would hold that frame up
+            # (the two share the interpreter), and the app is on screen sooner.
+            self.call_after_refresh(self.load)
+        else:
+            self.load()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
 
     async def on_unmount(self) -> None:
         # An open aiosqlite connection is a thread that would keep the process alive.
         self._opened = False
+        self.workers.cancel_node(self)  # (a load would go on without the table)
+        early, self._early = self._early, None
+        if early is not None:  # let the opening finish (a load no longer waits), then close
+            await asyncio.wait([early])
+            if not early.cancelled():
+                early.exception()  # (retrieved: it goes nowhere now)
         await self.store.close()
+
+    async def _open_early(self, store: SqliteStore[Any], query: Query) -> _Head:
+        await store.open()  # (its error is the load's)
+        if query.filter:
+            return query, None
+        try:
+            return query, await store.head(query, PAGE_SIZE)
+        except StoreError:
+            return query, None  # the load asks again, and shows the error
 
     # -- loading -----------------------------------------------------------------------
 
@@ -114,10 +143,20 @@ class StorePane(Vertical):
         head_shown = False
         try:
             if not self._opened:
-                await self.store.open()
+                early, head = self._early, None
+                if early is None:
+                    await self.store.open()
+                else:
+                    # Shielded: a load cancelled meanwhile leaves the opening to the next
+                    # load, or to on_unmount.
+                    try:
+                        head = await asyncio.shield(early)
+                    finally:
+                        if early.done():
+                            self._early = None
                 self._opened = True
                 if keep_id is None and self.error is None:
-                    head_shown = await self._show_head()
+                    head_shown = await self._show_head(head)
             elif self.error is not None or (
                 self.store.kind == "json" and await self.store.changed_on_disk()
             ):
@@ -137,6 +176,8 @@ class StorePane(Vertical):
         finally:
             self.loading_state = False  # also when a newer load cancelled this one
         self._clear_error()
+        if keep_id == self._keep_pending:
+            self._keep_pending = None  # there now
         if head_shown and self.shown_query == query:
             self.table.set_total(self.matching)  # the rows on screen stay
             self._update_title()
@@ -156,13 +197,20 @@ class StorePane(Vertical):
         if error is not None and self.error is None:
             self._show_error(error)
 
-    async def _show_head(self) -> bool:
-        """On opening a SQLite store, show its first rows before counting them: on a big
-        table the count is a scan of it all. The title says loading… until it is in."""
+    async def _show_head(self, head: _Head | None = None) -> bool:
+        """On opening a store, show its first rows before counting them: on a big SQLite
+        table the count is a scan of it all; a JSON store picks them without sorting
+        every id. The title says loading… until the count is in."""
         store, query = self.store, self.query_state
-        if not isinstance(store, SqliteStore) or query.filter or self.table.cursor >= PAGE_SIZE:
+        if (
+            not isinstance(store, SqliteStore | JsonStore)
+            or query.filter
+            or self.table.cursor >= PAGE_SIZE
+        ):
             return False
-        entries = await store.head(query, PAGE_SIZE)
+        entries = head[1] if head is not None and head[0] == query else None
+        if entries is None:
+            entries = await store.head(query, PAGE_SIZE)
         if self.query_state != query:
             return False
         self.matching = len(entries)  # for now: the count corrects it
@@ -170,7 +218,14 @@ class StorePane(Vertical):
         return True
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
-        self.load(keep_id or self._current_id() or self._id_before_error, announce)
+        # A load replaces the one still running: one that was to go to a record (just
+        # saved) hands that record on, or a reload for a change on disk would lose it.
+        if keep_id is not None:
+            self._keep_pending = keep_id
+        self.load(
+            keep_id or self._keep_pending or self._current_id() or self._id_before_error,
+            announce,
+        )
 
     def _current_id(self) -> str | None:
         entry = self.table.current
