@@ -18,7 +18,6 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
 from tui.config import json_store, sqlite_store
-from tui.models import BaseRecord
 from tui.sample import seed_if_empty
 from tui.stores import Entry, StoreError
 from tui.stores.base import ABSENT, RecordConflict, SavedNotDurable
@@ -30,8 +29,10 @@ if TYPE_CHECKING:
     from textual.widgets import ProgressBar
 
     from tui import transfer
+    from tui.models import BaseRecord
 
-# Dialogs, forms and transfers are imported when first used: the first frame needs none.
+# Dialogs, forms and transfers are imported when first used: the first frame needs none;
+# nor the models (pydantic), imported once the first rows are on screen to validate them.
 
 STYLES_DIR = next(
     (

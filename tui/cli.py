@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
-from tui.models import describe_validation_error, new_id
+from tui.schema import new_id
 from tui.stores import Entry, JsonStore, Query, Store, StoreError
 from tui.stores.base import ABSENT, SORT_FIELDS, RecordConflict, SavedNotDurable
 from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, cell_text, printable
@@ -228,6 +227,11 @@ async def cmd_get(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _validate(model: type[Any], raw: dict[str, Any]) -> Any:
+    # pydantic: the model given was imported with it (the browser's start needs neither)
+    from pydantic import ValidationError
+
+    from tui.models import describe_validation_error
+
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

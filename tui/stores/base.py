@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar, cast
 
-from pydantic import ValidationError
+from tui.schema import parse_timestamp
 
-from tui.models import BaseRecord, describe_validation_error, parse_timestamp
+if TYPE_CHECKING:
+    from tui.models import BaseRecord
 
-T = TypeVar("T", bound=BaseRecord)
+# The models (pydantic) are imported when the first record is validated, not with the
+# stores: a pane shows its first rows before (see Entry.checked).
+T = TypeVar("T", bound="BaseRecord")
 
 # Columns a page can be ordered by. Each sorts on the record's field of that name.
 SORT_FIELDS = ("id", "name", "description", "tags", "created_at", "updated_at")
@@ -132,6 +136,10 @@ class Entry(Generic[T]):
 
     ``raw`` is exactly what the store holds (a dict, or for a SQLite ``data`` column that
     is not JSON, the text itself). Invalid entries are shown and kept, never dropped.
+
+    An entry with neither a record nor an error is not validated yet (``checked`` is
+    False): only a store's ``head(..., validate=False)`` makes those, for a first frame
+    drawn before the models are imported; :func:`checked_entries` validates them.
     """
 
     id: str
@@ -143,6 +151,11 @@ class Entry(Generic[T]):
     def valid(self) -> bool:
         return self.record is not None
 
+    @property
+    def checked(self) -> bool:
+        """Validated, valid or not."""
+        return self.record is not None or self.error is not None
+
 
 def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
     """Validate one stored value into an entry (valid or not)."""
@@ -152,8 +165,51 @@ def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
         return Entry(key, raw, None, f"id field {raw.get('id')!r} does not match key {key!r}")
     try:
         return Entry(key, raw, model.model_validate(raw), None)
-    except ValidationError as exc:
-        return Entry(key, raw, None, describe_validation_error(exc))
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return Entry(key, raw, None, _validation_message(exc))
+
+
+def _validation_message(exc: ValueError) -> str:
+    # Imported here: the model was, if it raised this (validation only, nothing else).
+    from pydantic import ValidationError
+
+    from tui.models import describe_validation_error
+
+    if not isinstance(exc, ValidationError):
+        raise exc
+    return describe_validation_error(exc)
+
+
+def checked_entries(model: type[T], entries: list[Entry[T]]) -> list[Entry[T]]:
+    """``entries`` with those not validated yet (see :attr:`Entry.checked`) validated."""
+    return [e if e.checked else make_entry(model, e.id, e.raw) for e in entries]
+
+
+class HoldsModel(Generic[T]):
+    """A store's model, given as the class or as a function that returns it (and imports
+    it, on first use): a store can open and read raw values without pydantic."""
+
+    _model: type[T] | None = None
+    _load_model: Callable[[], type[T]] | None = None
+
+    def _set_model(self, model: type[T] | Callable[[], type[T]]) -> None:
+        if isinstance(model, type):
+            self._model, self._load_model = cast("type[T]", model), None
+        else:
+            self._model, self._load_model = None, model
+
+    @property
+    def model(self) -> type[T]:
+        model = self._model
+        if model is None:
+            assert self._load_model is not None
+            model = self._model = self._load_model()
+        return model
+
+    @property
+    def model_imported(self) -> bool:
+        """True when validating costs no import: the model, or the models' module, is."""
+        return self._model is not None or "tui.models" in sys.modules
 
 
 def require_model(model: type[T], record: object) -> None:
@@ -243,10 +299,11 @@ class OpensAndCloses:
 class Store(Protocol[T]):
     """The one async interface both backends implement."""
 
-    model: type[T]
     kind: str  # "json" or "sqlite"
     path: Path
 
+    @property
+    def model(self) -> type[T]: ...
     @property
     def label(self) -> str: ...
 

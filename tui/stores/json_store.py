@@ -29,7 +29,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from itertools import compress, islice
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -41,6 +41,7 @@ from tui.stores.base import (
     Entry,
     FileFormatError,
     FileSignature,
+    HoldsModel,
     OpensAndCloses,
     Page,
     Query,
@@ -118,12 +119,12 @@ def _filter_bytes(needle: str) -> bytes | None:
     return lowered.encode("ascii")
 
 
-class JsonStore(OpensAndCloses, Generic[T]):
+class JsonStore(OpensAndCloses, HoldsModel[T]):
     kind = "json"
 
-    def __init__(self, path: Path, model: type[T]) -> None:
+    def __init__(self, path: Path, model: type[T] | Callable[[], type[T]]) -> None:
         self.path = Path(path)
-        self.model = model
+        self._set_model(model)  # the class, or a function importing it when first used
         self._data: dict[str, Any] = {}
         self._signature: FileSignature | None = None
         self._load_error: FileFormatError | None = None
@@ -138,7 +139,9 @@ class JsonStore(OpensAndCloses, Generic[T]):
         self._matches: tuple[str, dict[str, Any], list[str]] | None = None
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> JsonStore[T]:
+    def in_data_dir(
+        cls, data_dir: Path, collection: str, model: type[T] | Callable[[], type[T]]
+    ) -> JsonStore[T]:
         check_collection_name(collection)
         return cls(Path(data_dir) / "json" / f"{collection}.json", model)
 

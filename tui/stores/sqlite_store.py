@@ -17,17 +17,18 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic
+from typing import Any
 
 import aiosqlite
 
-from tui.models import format_timestamp, parse_timestamp
+from tui.schema import format_timestamp, parse_timestamp
 from tui.stores.base import (
     ANY,
     DEFAULT_QUERY,
     DatabaseError,
     Entry,
     FileSignature,
+    HoldsModel,
     OpensAndCloses,
     Page,
     Query,
@@ -78,13 +79,20 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class SqliteStore(OpensAndCloses, Generic[T]):
+class SqliteStore(OpensAndCloses, HoldsModel[T]):
     kind = "sqlite"
 
-    def __init__(self, path: Path, table: str, model: type[T], *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        table: str,
+        model: type[T] | Callable[[], type[T]],
+        *,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.table = check_collection_name(table)
-        self.model = model
+        self._set_model(model)  # the class, or a function importing it when first used
         # False for read-only work (listing, a dry run): open() then creates no file and no
         # table and leaves the journal mode alone; a missing database or table reads as
         # empty, and writes are refused.
@@ -107,7 +115,9 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         self._writes = 0
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path, collection: str, model: type[T]) -> SqliteStore[T]:
+    def in_data_dir(
+        cls, data_dir: Path, collection: str, model: type[T] | Callable[[], type[T]]
+    ) -> SqliteStore[T]:
         return cls(Path(data_dir) / "db" / "myapp.db", collection, model)
 
     @property
@@ -310,6 +320,11 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             return Entry(record_id, raw, None, error)
         return make_entry(self.model, record_id, raw)
 
+    def _unchecked(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry[T]:
+        """The row's entry, not validated (unless it is not JSON: invalid already)."""
+        record_id, raw, error = self._raw(row)
+        return Entry(record_id, raw, None, error)
+
     async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         """Run one read statement and return all its rows.
 
@@ -467,9 +482,15 @@ class SqliteStore(OpensAndCloses, Generic[T]):
             self._remember(query, start, rows)
         return Page([self._entry(row[:4]) for row in rows], offset, total)
 
-    async def head(self, query: Query = DEFAULT_QUERY, limit: int = 100) -> list[Entry[T]]:
+    async def head(
+        self, query: Query = DEFAULT_QUERY, limit: int = 100, *, validate: bool = True
+    ) -> list[Entry[T]]:
         """The first ``limit`` rows of ``query``'s order, without counting the matches:
-        what a pane shows first, before the count (a scan of the whole table) is in."""
+        what a pane shows first, before the count (a scan of the whole table) is in.
+
+        ``validate=False``: entries not validated yet (``Entry.checked`` False; rows whose
+        data is not JSON are invalid all the same), for a first frame drawn before the
+        models are imported; ``checked_entries`` validates them."""
         if query.filter:  # a filtered page picks its plan from the counts
             return (await self.page(query, 0, limit)).entries
         await self._check_fresh()
@@ -478,7 +499,8 @@ class SqliteStore(OpensAndCloses, Generic[T]):
         rows = await self._seek(query, not query.descending, None, 0, max(limit, 0))
         if rows and generation == self._generation:
             self._remember(query, 0, rows)
-        return [self._entry(row[:4]) for row in rows]
+        entry = self._entry if validate else self._unchecked
+        return [entry(row[:4]) for row in rows]
 
     def _remember(self, query: Query, offset: int, rows: list[Any]) -> None:
         anchors = self._anchors.get(query)

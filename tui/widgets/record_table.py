@@ -84,7 +84,7 @@ def cell_value(entry: Entry[Any], key: str) -> str:
     value = raw.get(key)
     if key == "updated_at" and isinstance(value, str):
         return cell_text(value.replace("T", " ")[:19])
-    if key == "name" and not entry.valid:
+    if key == "name" and entry.error is not None:  # (one not validated yet is not marked)
         return "⚠ invalid " + cell_text(value)
     return cell_text(value)
 
@@ -190,6 +190,10 @@ class RecordTable(ScrollView, can_focus=True):
         self.refresh()
         if self.cursor // PAGE_SIZE == page:
             self._announce()
+
+    def page_rows(self, page: int) -> list[Entry[Any]] | None:
+        """The rows of ``page`` held now, if any."""
+        return self._pages.get(page)
 
     def set_total(self, total: int) -> None:
         """A new row count for the same query: the rows already fetched stay."""
@@ -316,7 +320,7 @@ class RecordTable(ScrollView, can_focus=True):
         if entry is None:
             style = base + self.get_component_rich_style("record-table--loading")
             return Strip([Segment(fit(" …", width), style)], width)
-        if not entry.valid:
+        if entry.error is not None:  # invalid (one not validated yet is shown plain)
             base = base + self.get_component_rich_style("record-table--invalid")
         if index == self.cursor:
             base = base + self.get_component_rich_style("record-table--cursor")

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui.stores import DatabaseError, Entry, JsonStore, Query, SqliteStore, Store, StoreError
-from tui.stores.base import SORT_FIELDS
+from tui.stores.base import SORT_FIELDS, checked_entries
 from tui.text import pretty_json, printable
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
 
@@ -57,7 +57,7 @@ class DetailPanel(VerticalScroll, can_focus=False):
         from textual.highlight import highlight
 
         code = highlight(pretty_json(entry.raw), language="json")
-        if entry.valid:
+        if entry.error is None:  # valid (or not validated yet: shown again once it is)
             body.update(code)
         else:
             warning = Content.styled(f"Invalid: {printable(entry.error or '')}", "$text-error bold")
@@ -129,7 +129,9 @@ class StorePane(Vertical):
         if query.filter:
             return query, None
         try:
-            return query, await store.head(query, PAGE_SIZE)
+            # Not validated yet, unless that is free: the rows are drawn first, and the
+            # models (pydantic) imported afterwards to validate them (see _check_head).
+            return query, await store.head(query, PAGE_SIZE, validate=store.model_imported)
         except StoreError:
             return query, None  # the load asks again, and shows the error
 
@@ -215,7 +217,18 @@ class StorePane(Vertical):
             return False
         self.matching = len(entries)  # for now: the count corrects it
         self._show(query, self.table.cursor, entries)
+        if not all(entry.checked for entry in entries):
+            self.call_after_refresh(self._check_head, self.table.generation, entries)
         return True
+
+    def _check_head(self, generation: int, entries: list[Entry[Any]]) -> None:
+        """Validate the first rows, drawn before the models were imported, once they are
+        on screen (the first time, this imports the models): invalid ones are then shown
+        as such, and the detail panel says why."""
+        table = self.table
+        if table.generation != generation or table.page_rows(0) is not entries:
+            return  # other rows (validated) replaced them meanwhile
+        table.add_page(generation, 0, checked_entries(self.store.model, entries), table.total)
 
     def refresh_from_store(self, keep_id: str | None = None, announce: str | None = None) -> None:
         # A load replaces the one still running: one that was to go to a record (just
