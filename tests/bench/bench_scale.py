@@ -743,17 +743,23 @@ def child_main(kind: str, src: Path, dst: Path) -> int:
     return 0
 
 
-def run_child(kind: str, src: Path, dst: Path) -> dict[str, Any]:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+def bench_in_child(what: str, *args: str) -> dict[str, Any]:
+    """Run this module with ``args`` in a process of its own; its last line, as JSON."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.bench.bench_scale", "--child", kind, str(src), str(dst)],
+        [sys.executable, "-m", "tests.bench.bench_scale", *args],
         capture_output=True,
         timeout=1800,
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
     result: dict[str, Any] = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_child(kind: str, src: Path, dst: Path) -> dict[str, Any]:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    result = bench_in_child(kind, "--child", kind, str(src), str(dst))
     log(f"  {kind}: {result['seconds']:.2f} s, peak {result['peak_kb'] / 1024:.0f} MB")
     return result
 
@@ -899,15 +905,7 @@ def json_pane_in_child(data: Path, reps: int) -> tuple[Row, float, float]:
     """:func:`json_pane_figure` in a process of its own, ours and the floor both: in this
     one, the earlier sections' million objects make every collector pass the app's load
     triggers slower, while the floor runs with the collector paused."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.bench.bench_scale", "--json-pane", str(data), str(reps)],
-        capture_output=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"JSON pane failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
-    got: dict[str, Any] = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    got = bench_in_child("JSON pane", "--json-pane", str(data), str(reps))
     row = Row(got["name"], got["ours"], got["floor"], limit=got["limit"], note=got["note"])
     return row, got["first_frame"], got["floor_gc_on"]
 
