@@ -234,6 +234,7 @@ def check_model(
 
     lower = {w: 0 for w in ops}  # the transfer's last moment: after op lower-1 ...
     upper = {w: OPERATIONS for w in ops}  # ... and not after op upper
+    any_after: dict[str, list[Op]] = {}  # one of these deletes came after the transfer
     transfer_won = writer_won = 0
     for record_id in sorted(ids):
         got = final_values.get(record_id)
@@ -260,13 +261,25 @@ def check_model(
                     lower[writer] = max(lower[writer], op.index + 1)
             else:
                 writer_won += 1
-                winner = next(op for op in last[record_id].values() if op.value == got)
-                upper[winner.writer] = min(upper[winner.writer], winner.index)
+                winners = [op for op in last[record_id].values() if op.value == got]
+                if len(winners) == 1:
+                    upper[winners[0].writer] = min(upper[winners[0].writer], winners[0].index)
+                else:
+                    # Several writers' last operation deleted it: the final state cannot
+                    # tell whose delete came last, only that one of them followed the
+                    # transfer.
+                    any_after[record_id] = winners
     for writer in ops:
         if lower[writer] > upper[writer]:
             mismatches[f"order of {writer}"] = (
                 f"the transfer's last round must come after {writer}#{lower[writer] - 1} and "
                 f"before {writer}#{upper[writer]}: no such moment"
+            )
+    for record_id, winners in any_after.items():
+        if not any(op.index >= lower[op.writer] for op in winners):
+            names = ", ".join(f"{op.writer}#{op.index}" for op in winners)
+            mismatches[f"order on {record_id}"] = (
+                f"one of the deletes {names} must come after the transfer's last round: none can"
             )
     kept = sum(n for record_id, n in ops_on.items() if record_id not in mismatches)
     return Verdict(mismatches, kept, transfer_won, writer_won)
@@ -411,3 +424,36 @@ def test_the_model_rejects_lost_and_misordered_writes(monkeypatch: pytest.Monkey
     outputs, transfer = synthetic(ops, generations=2)
     final = {**good, "s-3": record("s-3", "w0#1"), "s-0": record("s-0", "x", **gen)}
     assert set(check_model(final, outputs, transfer, set(SHARED)).mismatches) == {"order of w0"}
+
+
+def test_the_model_allows_any_of_several_deletes_to_be_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two writers whose last operation on a shared id deleted it: the final state cannot
+    say whose delete was last, so one of them after the transfer is enough (the checker
+    once blamed the first writer it met, a false "no such moment")."""
+    monkeypatch.setattr(sys.modules[__name__], "OPERATIONS", 3)
+    ops = {
+        "w0": ["del s-3", "set s-0 w0#1", "set w0-0 w0#2"],
+        "w1": ["set w1-0 w1#0", "del s-3", "set w1-1 w1#2"],
+    }
+    outputs, transfer = synthetic(ops, generations=1)
+    gen = {"generation": "t-0"}
+    final = {
+        "w0-0": record("w0-0", "w0#2"),
+        "w1-0": record("w1-0", "w1#0"),
+        "w1-1": record("w1-1", "w1#2"),
+        "s-0": record("s-0", "x", **gen),  # the transfer came after w0's delete of s-3 ...
+        **{f"x-{i}": record(f"x-{i}", "x", **gen) for i in range(TRANSFER_OWN)},
+        **{s: record(s, "seed") for s in SHARED if s not in ("s-0", "s-3")},
+    }
+    for s in ("s-5", "s-7", "s-9"):
+        final[s] = record(s, "x", **gen)
+    # ... and s-3 is gone: w1's delete came after the transfer. Consistent.
+    assert check_model(final, outputs, transfer, set(SHARED)).mismatches == {}
+    # If the transfer also came after w1's delete (it won on s-5, which w1 wrote after),
+    # neither delete can have followed it: s-3 should hold the transfer's record.
+    ops["w1"] = ["set w1-0 w1#0", "del s-3", "set s-5 w1#2"]
+    outputs, transfer = synthetic(ops, generations=1)
+    final.pop("w1-1")
+    assert set(check_model(final, outputs, transfer, set(SHARED)).mismatches) == {"order on s-3"}
