@@ -140,9 +140,11 @@ async def test_pane_shows_the_newer_filter_after_interrupting_the_old_one(tmp_pa
         blocker.release.set()
         await wait_for(
             pilot,
-            lambda: pane.shown_query.filter == "zephyr"
-            and pane.current is not None
-            and pane.current.id == "zep0",
+            lambda: (
+                pane.shown_query.filter == "zephyr"
+                and pane.current is not None
+                and pane.current.id == "zep0"
+            ),
         )
         assert pane.matching == 3
         assert pane.table.total == 3

@@ -27,7 +27,7 @@ import orjson
 
 from tui.compact import CompactRecords, fingerprint
 from tui.gcpause import collector_paused
-from tui.stores.base import Store, StoreError
+from tui.stores.base import Store, StoreChanged, StoreError
 
 Progress = Callable[[int, int], None]
 
@@ -38,6 +38,9 @@ PLAN_BATCH = 2000
 
 class TargetChanged(StoreError):
     """The target was written by someone else between the plan and its apply."""
+
+
+_CHANGED = "{} changed since the plan was made; nothing was written, plan again"
 
 
 class TransferCancelled(StoreError):
@@ -248,10 +251,13 @@ async def apply(
     if await target.version() != plan.target_version:
         # Someone wrote to the target while the plan waited for its confirmation: what
         # was confirmed is no longer what would happen.
-        raise TargetChanged(
-            f"{target.label} changed since the plan was made; nothing was written, plan again"
-        )
+        raise TargetChanged(_CHANGED.format(target.label))
     check = cancel.check if cancel is not None else None
-    with collector_paused():
-        written = await target.put_raw_many(plan.to_write, progress, check)
+    try:
+        with collector_paused():
+            # Compared again where the write holds the target (a write landing between
+            # the check above and the write's lock or transaction would slip through).
+            written = await target.put_raw_many(plan.to_write, progress, check, plan.target_version)
+    except StoreChanged:
+        raise TargetChanged(_CHANGED.format(target.label)) from None
     return Result(written, plan)

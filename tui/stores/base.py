@@ -60,6 +60,11 @@ class InvalidRecord(StoreError):
     """A record given to a write failed validation."""
 
 
+class StoreChanged(StoreError):
+    """A write based on one :meth:`Store.version` was refused: someone else wrote to the
+    store since. Checked inside the write's lock or transaction; nothing was written."""
+
+
 class RecordConflict(StoreError):
     """A write of one record was refused: the record on disk is no longer the version
     the write was based on (changed, deleted or added outside since). Nothing was written."""
@@ -333,10 +338,13 @@ class Store(Protocol[T]):
         raws: Sequence[dict[str, Any]],
         progress: Callable[[int, int], None] | None = None,
         check: Callable[[], None] | None = None,
+        expect_version: object = ANY,
     ) -> int:
         """Store records exactly as given, all or nothing, reporting ``progress(done,
         total)``. ``check()`` is called between batches and right before the commit; if
-        it raises, nothing is written and the exception propagates."""
+        it raises, nothing is written and the exception propagates. With
+        ``expect_version`` (a :meth:`version`), :class:`StoreChanged` unless the store is
+        still at that version once the write holds it."""
         ...
 
     async def delete(self, record_id: str, expect: object = ANY) -> bool:

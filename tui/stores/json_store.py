@@ -45,6 +45,7 @@ from tui.stores.base import (
     OpensAndCloses,
     Page,
     Query,
+    StoreChanged,
     T,
     check_collection_name,
     check_expected,
@@ -491,8 +492,10 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
         raws: Sequence[dict[str, Any]],
         progress: Callable[[int, int], None] | None = None,
         check: Callable[[], None] | None = None,
+        expect_version: object = ANY,
     ) -> int:
         """Store records exactly as given (ids, timestamps, unknown fields): one atomic write.
+        ``expect_version`` is compared with the file under the lock.
 
         ``progress(done, total)`` follows the file being written (scaled to ``raws``);
         ``check()`` runs (in the worker thread) between batches and right before the temp
@@ -519,6 +522,8 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
         piece_of, pieces_of = jsonspans.piece_of, jsonspans.pieces_of
 
         def change(data: dict[str, Any]) -> int:
+            if expect_version is not ANY and FileSignature.of(self.path) != expect_version:
+                raise StoreChanged(f"{self.label}: changed by someone else since it was read")
             # Held as the bytes the file will hold (see jsonspans), not as parsed dicts:
             # a big transfer's records would cost several times the file otherwise.
             for start in range(0, total, _PUT_BATCH):

@@ -32,6 +32,7 @@ from tui.stores.base import (
     OpensAndCloses,
     Page,
     Query,
+    StoreChanged,
     StoreError,
     T,
     check_collection_name,
@@ -797,15 +798,22 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         raws: Sequence[dict[str, Any]],
         progress: Callable[[int, int], None] | None = None,
         check: Callable[[], None] | None = None,
+        expect_version: object = ANY,
     ) -> int:
         """Store records exactly as given, in one transaction, in batches.
 
         ``check()`` runs before each batch and before the COMMIT, inside the transaction:
         if it raises (a cancelled transfer), or the task is cancelled, ``_write`` rolls
-        the whole transaction back.
+        the whole transaction back. ``expect_version`` is compared inside it too, where
+        no other connection can commit.
         """
 
         async def work(db: aiosqlite.Connection) -> int:
+            if expect_version is not ANY:
+                async with db.execute("PRAGMA data_version") as cursor:
+                    found = await cursor.fetchone()
+                if found is None or (int(found[0]), self._commits) != expect_version:
+                    raise StoreChanged(f"{self.label}: changed by someone else since it was read")
             sql = self._upsert_sql(keep_created=False)
             total = len(raws)
             for start in range(0, total, _BATCH):
