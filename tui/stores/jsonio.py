@@ -97,6 +97,46 @@ def parse_json_value(text: str | bytes) -> Any:
     return _strict_value(data)
 
 
+def parse_json_values(texts: Sequence[bytes]) -> list[Any]:
+    """:func:`parse_json_value` of each UTF-8 text, for a batch of rows: a value, or in
+    its place the ValueError or TypeError that parsing it raised.
+
+    The exactness check is one comparison for the whole batch: each text parsed alone
+    (so each is one whole JSON value), the texts joined by commas into an array equal
+    orjson's writing of the values' list only when every text is what orjson writes for
+    its value (an array's elements are found in its text in one way only). Otherwise
+    each is checked on its own, and those that differ are parsed strictly.
+    """
+    loads = orjson.loads
+    try:
+        values = list(map(loads, texts))
+    except orjson.JSONDecodeError:
+        return [_value_or_error(text) for text in texts]
+    try:
+        if orjson.dumps(values) == b"[" + b",".join(texts) + b"]":
+            return values
+    except TypeError:  # one orjson cannot write (or the list one level too deep)
+        pass
+    dumps = orjson.dumps
+    out: list[Any] = []
+    for value, text in zip(values, texts, strict=True):
+        try:
+            if dumps(value) == text:
+                out.append(value)
+                continue
+        except TypeError:
+            pass
+        out.append(_value_or_error(text))
+    return out
+
+
+def _value_or_error(text: bytes) -> Any:
+    try:
+        return parse_json_value(text)
+    except (ValueError, TypeError) as exc:
+        return exc
+
+
 def _strict_value(data: bytes) -> Any:
     """The strict parse of one value, held to the same depth bound as a store file (a
     record we read but could not write into a JSON store that reads it back is no good)."""

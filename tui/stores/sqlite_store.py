@@ -37,15 +37,23 @@ from tui.stores.base import (
     T,
     check_collection_name,
     check_expected,
+    make_entries,
     make_entry,
     require_model,
     stamp_for_write,
 )
-from tui.stores.jsonio import make_private_dirs, parse_json_value, serialize_compact
+from tui.stores.jsonio import (
+    make_private_dirs,
+    parse_json_value,
+    parse_json_values,
+    serialize_compact,
+)
 from tui.stores.ordering import ascii_lower, matches_filter
 
 BUSY_TIMEOUT_MS = 5000
 _BATCH = 2000
+# Rows parsed and validated together while iterating (see iter_all).
+_PARSE_ROWS = 64
 
 # Page boundaries remembered per query (keyset paging), and how many queries and filter
 # counts are remembered: enough for a pane going back and forth, small whatever the store.
@@ -639,12 +647,24 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         await asyncio.shield(asyncio.ensure_future(create()))
 
     async def _rows_in_storage_order(self, batch_size: int) -> AsyncIterator[list[Any]]:
-        """All rows in storage (insertion) order, a batch at a time.
+        """All rows in storage (insertion) order, a batch at a time, each as
+        ``(id, data, data is UTF-8 text, created_at, updated_at)``.
+
+        A TEXT ``data`` comes as its UTF-8 bytes (``CAST(data AS BLOB)``: no decoding to
+        a str to encode again for the parser), told apart from a BLOB by ``typeof``; any
+        other value (a blob, NULL, a number), or any value of a database not in UTF-8,
+        comes as it is with False.
 
         Keyset paging on rowid reads the table front to back; paging on id would go
         through the id index and jump around the table, twice as slow on a big export.
         """
-        columns = f"SELECT rowid, id, data, created_at, updated_at FROM {self._quoted}"
+        encoding = await self._fetch("PRAGMA encoding")
+        if encoding and str(encoding[0][0]).upper() == "UTF-8":
+            data = "CASE WHEN typeof(data) = 'text' THEN CAST(data AS BLOB) ELSE data END"
+            is_text = "typeof(data) = 'text'"
+        else:
+            data, is_text = "data", "0"
+        columns = f"SELECT rowid, id, {data}, {is_text}, created_at, updated_at FROM {self._quoted}"
         sql = f"{columns} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         # The next batch is read (on the connection's thread) while the caller works on
         # this one: the reading and the parsing overlap.
@@ -664,18 +684,57 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 pending.cancel()
                 pending.add_done_callback(_retrieved)
 
+    def _raws(self, rows: list[Any]) -> list[tuple[str, Any, str | None]]:
+        """:meth:`_raw` of each row of :meth:`_rows_in_storage_order`, the UTF-8 texts
+        parsed as one batch."""
+        texts = [row[1] for row in rows if row[2]]
+        parsed = iter(parse_json_values(texts) if texts else ())
+        raws: list[tuple[str, Any, str | None]] = []
+        add = raws.append
+        for record_id, data, is_text, created_at, updated_at in rows:
+            if not is_text:
+                add(self._raw((record_id, data, created_at, updated_at)))
+                continue
+            raw = next(parsed)
+            if isinstance(raw, dict):
+                # As in _raw: the timestamp columns fill in what the JSON lacks.
+                if "created_at" not in raw and created_at is not None:
+                    raw["created_at"] = _column_timestamp(created_at)
+                if "updated_at" not in raw and updated_at is not None:
+                    raw["updated_at"] = _column_timestamp(updated_at)
+            elif isinstance(raw, (ValueError, TypeError)):
+                # Shown as the text it is, as _raw shows a TEXT column that is not JSON.
+                text = data.decode("utf-8", "backslashreplace")
+                add((record_id, text, f"data column is not valid JSON: {raw}"))
+                continue
+            add((record_id, raw, None))
+        return raws
+
     async def iter_all(self, batch_size: int = 5000) -> AsyncIterator[Entry[T]]:
         """Every entry in storage order, valid or not, fetched a batch at a time."""
-        async for rows in self._rows_in_storage_order(batch_size):
-            for row in rows:
-                yield self._entry(row)
+        model = self.model
+        async for fetched in self._rows_in_storage_order(batch_size):
+            # Parsed and validated a few rows at a time: whole batches at once would be
+            # slower, their values no longer in the processor's caches when next looked at.
+            for start in range(0, len(fetched), _PARSE_ROWS):
+                raws = self._raws(fetched[start : start + _PARSE_ROWS])
+                valid = [(record_id, raw) for record_id, raw, error in raws if error is None]
+                validated = make_entries(model, valid)
+                if len(validated) == len(raws):
+                    for entry in validated:
+                        yield entry
+                    continue
+                # Some are not JSON (invalid already): in storage order with the others.
+                found = iter(validated)
+                for record_id, raw, error in raws:
+                    yield next(found) if error is None else Entry(record_id, raw, None, error)
 
     async def iter_raw(self, batch_size: int = 5000) -> AsyncIterator[tuple[str, Any]]:
         """Every (id, stored value) in storage order, unvalidated: for comparing only."""
-        async for rows in self._rows_in_storage_order(batch_size):
-            for row in rows:
-                record_id, raw, _ = self._raw(row)
-                yield record_id, raw
+        async for fetched in self._rows_in_storage_order(batch_size):
+            for start in range(0, len(fetched), _PARSE_ROWS):
+                for record_id, raw, _ in self._raws(fetched[start : start + _PARSE_ROWS]):
+                    yield record_id, raw
 
     # -- writes ------------------------------------------------------------------------
 
