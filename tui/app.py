@@ -15,12 +15,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 
 from tui.config import json_store, sqlite_store
+from tui.first_rows import FirstRows
 from tui.sample import seed_if_empty
 from tui.stores import Entry, StoreError
 from tui.stores.base import ABSENT, RecordConflict, SavedNotDurable
+from tui.stylepaths import style
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
 from tui.widgets.store_pane import StorePane
@@ -34,14 +36,6 @@ if TYPE_CHECKING:
 # Dialogs, forms and transfers are imported when first used: the first frame needs none;
 # nor the models (pydantic), imported once the first rows are on screen to validate them.
 
-STYLES_DIR = next(
-    (
-        p
-        for p in (Path(__file__).parent / "styles", Path(__file__).parent.parent / "styles")
-        if p.is_dir()
-    ),
-    Path(__file__).parent / "styles",
-)
 PROGRESS_DELAY = 0.3  # a transfer shows a progress bar once it takes longer than this
 
 R = TypeVar("R")
@@ -79,30 +73,46 @@ class BrowserScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, first_rows: FirstRows | None = None) -> None:
         super().__init__()
         self.data_dir = data_dir
+        self.first_rows = first_rows  # the SQLite pane's, read while the app started
         self.active: StorePane | None = None
         # Set while a transfer compares or writes: Cancel and Esc cancel it.
         self._transfer_token: transfer.CancelToken | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        with Horizontal(id="toolbar"):
-            yield Button("◀ Export  SQLite → JSON  (x)", id="export", compact=True)
+        # One Static, not Textual's Header (four widgets): the first frame comes sooner.
+        yield Static(self.app.title, id="title-bar", markup=False)
+        with Horizontal(id="toolbar"):  # its buttons come after the first frame
             yield Static(id="transfer-status", markup=False)
-            yield Button("Import  JSON → SQLite ▶  (i)", id="import", compact=True)
         # Its progress bar and Cancel button are mounted by the first transfer.
         yield Horizontal(id="transfer-bar", classes="hidden")
         with Horizontal(id="panes"):
-            yield StorePane(json_store(self.data_dir), "JSON", id="json-pane")
-            yield StorePane(sqlite_store(self.data_dir), "SQLite", id="sqlite-pane")
+            json_pane = StorePane(json_store(self.data_dir), "JSON", id="json-pane")
+            json_pane.add_class("active")  # focused on mount: styled so from the start
+            yield json_pane
+            yield StorePane(
+                sqlite_store(self.data_dir), "SQLite", id="sqlite-pane", first_rows=self.first_rows
+            )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        for button in self.query(Button):
-            button.can_focus = False  # tab moves between the panes only
         self.json_pane.table.focus()
+        self.call_after_refresh(self._mount_transfer_buttons)
+
+    def _mount_transfer_buttons(self) -> None:
+        """The toolbar's buttons, mounted once the first frame (with the first rows, as
+        a rule) is out: they hold nothing up there, and the toolbar's height is fixed, so
+        nothing moves when they appear."""
+        export = Button("◀ Export  SQLite → JSON  (x)", id="export", compact=True)
+        import_ = Button("Import  JSON → SQLite ▶  (i)", id="import", compact=True)
+        for button in (export, import_):
+            button.can_focus = False  # tab moves between the panes only
+        status = self.query_one("#transfer-status", Static)
+        toolbar = self.query_one("#toolbar", Horizontal)
+        toolbar.mount(export, before=status)
+        toolbar.mount(import_, after=status)
 
     @property
     def json_pane(self) -> StorePane:
@@ -499,17 +509,19 @@ class BrowserApp(App[None]):
     """``python -m tui``: browse, edit and move records between the two stores."""
 
     TITLE = "tui: JSON ⇄ SQLite records"
-    CSS_PATH: ClassVar[Any] = sorted(STYLES_DIR.glob("*.tcss"))
+    # The dialogs and the raw view load their own files when first shown.
+    CSS_PATH: ClassVar[Any] = [style("app.tcss")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "toggle_keys", "Keys", key_display="?", id="app.keys"),
     ]
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, first_rows: FirstRows | None = None) -> None:
         super().__init__()
         self.data_dir = data_dir
+        self.first_rows = first_rows
 
     def get_default_screen(self) -> Screen[Any]:
-        return BrowserScreen(self.data_dir)
+        return BrowserScreen(self.data_dir, self.first_rows)
 
     @property
     def browser(self) -> BrowserScreen:
@@ -538,10 +550,10 @@ class BrowserApp(App[None]):
             yield SystemCommand(binding.description, f"{binding.description} ({key})", action)
 
 
-def run_app(data_dir: Path) -> int:
+def run_app(data_dir: Path, first_rows: FirstRows | None = None) -> int:
     with contextlib.suppress(StoreError, OSError):  # the panes will show what is wrong
         asyncio.run(seed_if_empty(data_dir))
-    BrowserApp(data_dir).run()
+    BrowserApp(data_dir, first_rows).run()
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from tui.config import json_store, model_for, resolve_data_dir, sqlite_store
+from tui.first_rows import start_reading_first_rows
 from tui.schema import new_id
 from tui.stores import Entry, JsonStore, Query, Store, StoreError
 from tui.stores.base import ABSENT, SORT_FIELDS, RecordConflict, SavedNotDurable
@@ -416,9 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
                 # A script that forgot its subcommand should fail, not hang in a UI.
                 raise CliError("no subcommand, and not on a terminal to start the browser")
+            # The SQLite pane's first rows are read meanwhile (see tui.first_rows).
+            first_rows = start_reading_first_rows(data_dir)
             from tui.app import run_app  # Textual is imported only when the app runs
 
-            return run_app(data_dir)
+            return run_app(data_dir, first_rows)
         if args.command == "schema":
             return cmd_schema()
         return asyncio.run(COMMANDS[args.command](args, data_dir))

@@ -7,7 +7,7 @@ character reaches the terminal.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label
 
+from tui.stylepaths import style
 from tui.text import printable
 
 
@@ -30,6 +31,8 @@ class ConfirmScreen(ModalScreen[bool]):
     ``y`` or ``enter`` confirms, ``n`` or ``escape`` cancels; the buttons do the same by
     mouse. The buttons take no focus, so ``enter`` always means confirm.
     """
+
+    CSS_PATH: ClassVar[Any] = [style("forms.tcss")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y,enter", "confirm", "Confirm", id="confirm.yes", key_display="y/⏎"),
@@ -95,6 +98,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class MessageScreen(ModalScreen[None]):
     """A short message ("Nothing to copy"); any key or a click on OK closes it."""
+
+    CSS_PATH: ClassVar[Any] = [style("forms.tcss")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter", "close", "Close", id="message.close", key_display="esc/⏎"),

@@ -14,7 +14,7 @@ import errno
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,6 +26,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from tui.rawfile import DEFAULT_CHUNK_BYTES, LineIndex
+from tui.stylepaths import style
 from tui.text import printable
 from tui.widgets.raw_view import RawFileView
 
@@ -62,6 +63,8 @@ class RawFileScreen(Screen[None]):
 
     ``escape`` goes back (dismisses with None). Scrolling keys belong to the view.
     """
+
+    CSS_PATH: ClassVar[Any] = [style("raw_view.tcss")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="raw.back"),

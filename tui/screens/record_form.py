@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label
 
 from tui.models import BaseRecord, field_errors, new_id
+from tui.stylepaths import style
 from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, printable
 
 # Fields every record has and the store manages: never edited in the form.
@@ -193,6 +194,8 @@ def _literal(text: str) -> Content:
 
 class RecordForm(ModalScreen[BaseRecord | None]):
     """Add or edit one record of ``model``; dismisses with the valid record or ``None``."""
+
+    CSS_PATH: ClassVar[Any] = [style("forms.tcss")]
 
     AUTO_FOCUS = ".form-input"
 

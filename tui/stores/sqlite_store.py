@@ -167,32 +167,21 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         elif not self.create:
             # Read-only work never creates the file, even if it vanishes meanwhile.
             target = "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=rw"
-        db = await _connect(target)
         try:
-            # One trip to the connection's thread for all of the setup: at start-up the
-            # event loop is busy drawing, and every trip waits for it.
-            on_thread: Callable[[Callable[[], int]], Awaitable[int]] = db._execute
-            data_version = await on_thread(lambda: self._prepare(db._conn))
+            # Connected and set up in one trip to the connection's thread: at start-up
+            # the event loop is busy drawing, and every trip waits for it.
+            db, data_version = await _connect(target, self._prepare)
         except sqlite3.DatabaseError as exc:
-            await _close(db)
             raise _database_error(self.path, exc) from None
-        except BaseException:
-            await _close(db)
-            raise
         self._db = db
         self._signature = self._file_signature()
         self._forget()
         self._data_version = data_version  # nothing is cached yet: see _check_fresh
         self._indexed.clear()
 
-    def _prepare(self, conn: sqlite3.Connection) -> int:
-        """Set up a new connection (on its thread): busy timeout, WAL, the table. Returns
-        the database's ``PRAGMA data_version`` as this connection first sees it.
-
-        Nothing is written before the file is known to be a database whose table (if it
-        has one) is ours: a file that is not ours is left byte-identical.
-        """
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").fetchall()
+    def _check_layout(self, conn: sqlite3.Connection) -> set[str]:
+        """Read-only checks that the file is a database whose table (if it has one) is
+        ours; the table's columns (none: no such table yet)."""
         # Reading the schema is the first thing that fails on a file that is not SQLite.
         kinds = conn.execute(
             "SELECT type FROM main.sqlite_master WHERE lower(name) = lower(?)", (self.table,)
@@ -215,6 +204,17 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                     f"{self.path}: table {self.table} has no column(s)"
                     f" {', '.join(sorted(missing))}; expected (id, data, created_at, updated_at)"
                 )
+        return columns
+
+    def _prepare(self, conn: sqlite3.Connection) -> int:
+        """Set up a new connection (on its thread): busy timeout, WAL, the table. Returns
+        the database's ``PRAGMA data_version`` as this connection first sees it.
+
+        Nothing is written before the file is known to be a database whose table (if it
+        has one) is ours: a file that is not ours is left byte-identical.
+        """
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").fetchall()
+        columns = self._check_layout(conn)
         if self.create:
             mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
             if str(mode).lower() != "wal":
@@ -240,6 +240,31 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             )
         conn.create_function("tui_matches", 2, _json_matches, deterministic=True)
         return int(conn.execute("PRAGMA data_version").fetchall()[0][0])
+
+    def preview_head(self, limit: int) -> list[Entry[T]] | None:
+        """The first ``limit`` rows in the default order (by id), not validated, read on
+        the calling thread through a read-only connection of their own; None if they
+        cannot be read so (no file, not our table, locked...). Only a preview, for a
+        first frame drawn before the event loop could open the store: the store's own
+        reads replace it at once. A read-only connection never writes to the file."""
+        if not self.path.is_file():
+            return None
+        uri = "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=0.1, isolation_level=None)
+            try:
+                if not self._check_layout(conn):
+                    return None
+                rows = conn.execute(
+                    f"SELECT id, data, created_at, updated_at FROM {self._quoted}"
+                    " ORDER BY id LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            finally:
+                conn.close()
+        except (sqlite3.Error, StoreError):
+            return None
+        return [self._unchecked(row) for row in rows]
 
     async def close(self) -> None:
         if self._db is not None:
@@ -897,19 +922,36 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         return bool(await self._write(work))
 
 
-async def _connect(target: str | Path) -> aiosqlite.Connection:
-    """aiosqlite.connect, whose thread is stopped and joined whatever happens: a thread
-    left running would keep the process from exiting, or die with a traceback once the
-    event loop is closed."""
+async def _connect(
+    target: str | Path, prepare: Callable[[sqlite3.Connection], int]
+) -> tuple[aiosqlite.Connection, int]:
+    """An aiosqlite connection, ``prepare``d on its thread as part of connecting (its
+    result is returned with it). Its thread is stopped and joined whatever happens: a
+    thread left running would keep the process from exiting, or die with a traceback
+    once the event loop is closed."""
     uri = isinstance(target, str) and target.startswith("file:")
-    db = aiosqlite.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
+    prepared: list[int] = []
+
+    def connect_and_prepare() -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri
+        )
+        try:
+            prepared.append(prepare(conn))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    db = aiosqlite.Connection(connect_and_prepare, iter_chunk_size=64)
     try:
-        return await db
+        await db
     except BaseException:
-        # aiosqlite queued the thread's stop; the connection made meanwhile (if any) is
-        # closed with it.
+        # aiosqlite queued the thread's stop; a connection made meanwhile (if the
+        # awaiting task was cancelled) is closed with it.
         _join(db)
         raise
+    return db, prepared[0]
 
 
 async def _close(db: aiosqlite.Connection) -> None:

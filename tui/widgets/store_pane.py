@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
+from tui.first_rows import FirstRows
 from tui.stores import DatabaseError, Entry, JsonStore, Query, SqliteStore, Store, StoreError
 from tui.stores.base import SORT_FIELDS, checked_entries
 from tui.text import pretty_json, printable
@@ -67,9 +68,12 @@ class DetailPanel(VerticalScroll, can_focus=False):
 class StorePane(Vertical):
     """A titled pane over one store."""
 
-    def __init__(self, store: Store[Any], title: str, *, id: str) -> None:
+    def __init__(
+        self, store: Store[Any], title: str, *, id: str, first_rows: FirstRows | None = None
+    ) -> None:
         super().__init__(id=id)
         self.store = store
+        self._first_rows = first_rows
         self.kind_title = title
         self.query_state = Query()  # what the user asked for
         self.shown_query = Query()  # what the table's rows are (may lag a keystroke)
@@ -110,8 +114,18 @@ class StorePane(Vertical):
             # (the two share the interpreter), and the app is on screen sooner.
             self.call_after_refresh(self.load)
         else:
+            self._show_first_rows()
             self.load()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
+
+    def _show_first_rows(self) -> None:
+        """The rows read while the app started (see tui.first_rows), if they are in: in
+        the first frame, not one later; the load that follows replaces them."""
+        rows = self._first_rows.take() if self._first_rows is not None else None
+        self._first_rows = None
+        if rows and self.query_state == Query():
+            self.matching = min(len(rows), PAGE_SIZE)  # for now, as _show_head does
+            self._show(self.query_state, 0, rows[:PAGE_SIZE])
 
     async def on_unmount(self) -> None:
         # An open aiosqlite connection is a thread that would keep the process alive.
