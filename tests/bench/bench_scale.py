@@ -921,7 +921,7 @@ def run(args: argparse.Namespace, root: Path) -> tuple[list[Row], list[str]]:
                 else "our JSON pane: not measured"
             )
             notes.append(
-                f"Textual DataTable: add_rows of {json_count} rows to the first frame"
+                f"Textual DataTable: add_rows of {json_count} rows until the app is idle"
                 f" {table_ms:.0f} ms; {ours}"
             )
     return rows, notes
