@@ -203,6 +203,10 @@ async def test_an_empty_file_is_an_empty_database(tmp_path: Path, figures: Figur
 
 # -- rows whose data is not a record ---------------------------------------------------
 
+class TextBytes(bytes):
+    """Stored as TEXT that is not UTF-8: SQLite does not check (a legacy encoding)."""
+
+
 BAD_ROWS: list[tuple[str, Any]] = [
     ("text", "not json at all"),
     ("truncated", '{"id": "t", "name": "cut'),
@@ -221,6 +225,7 @@ BAD_ROWS: list[tuple[str, Any]] = [
     ("markup", '{"id": "markup", "name": "[@click=app.quit]x[/]", "tags": "[/]"}'),
     ("deep", "[" * 5000 + "]" * 5000),
     ("huge int", '{"id": "huge int", "name": "n", "n": ' + "9" * 5000 + "}"),
+    ("not utf-8", TextBytes(b'{"id": "not utf-8", "name": "caf\xe9"}')),
 ]
 
 
@@ -237,13 +242,21 @@ def _bad_rows_db(path: Path) -> None:
                 "INSERT INTO example_items (id, data) VALUES (?, ?)",
                 ("good", json.dumps({"id": "good", "name": "fine"})),
             )
-            db.executemany("INSERT INTO example_items (id, data) VALUES (?, ?)", BAD_ROWS)
+            db.executemany(
+                "INSERT INTO example_items (id, data) VALUES (?, ?)",
+                [(n, v) for n, v in BAD_ROWS if not isinstance(v, TextBytes)],
+            )
+            db.executemany(
+                "INSERT INTO example_items (id, data) VALUES (?, CAST(? AS TEXT))",
+                [(n, bytes(v)) for n, v in BAD_ROWS if isinstance(v, TextBytes)],
+            )
     finally:
         db.close()
 
 
 def _stored(path: Path) -> list[tuple[Any, ...]]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db.text_factory = bytes  # the bytes as stored (one row's TEXT is not UTF-8)
     try:
         return db.execute("SELECT * FROM example_items ORDER BY id").fetchall()
     finally:
@@ -452,3 +465,18 @@ async def test_app_shows_bad_rows_as_invalid(tmp_path: Path, figures: Figures) -
         assert left.error is None and left.writable
     assert _stored(db) == rows_before
     figures.add("bad SQLite rows shown as invalid, kept", len(BAD_ROWS), len(BAD_ROWS), COMMAND)
+
+
+async def test_a_row_not_in_utf8_can_be_fixed_in_place(tmp_path: Path) -> None:
+    """A TEXT value in a legacy encoding reads as an invalid record (its bad bytes
+    escaped), and an edit made with the version shown replaces it: the usual way to fix
+    an invalid record works for it too."""
+    path = tmp_path / "myapp.db"
+    _bad_rows_db(path)
+    async with SqliteStore(path, COLLECTION, ExampleItem) as store:
+        shown = await store.get("not utf-8")
+        assert shown is not None and not shown.valid
+        assert shown.raw == '{"id": "not utf-8", "name": "caf\\xe9"}'
+        await store.upsert(ExampleItem(id="not utf-8", name="café"), expect=shown.raw)
+        fixed = await store.get("not utf-8")
+        assert fixed is not None and fixed.valid and fixed.raw["name"] == "café"

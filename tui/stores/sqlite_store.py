@@ -376,11 +376,9 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 if read.abandoned:
                     raise sqlite3.OperationalError("interrupted")
                 self._running_read = read
-            cursor = db._conn.cursor()
             try:
-                return cursor.execute(sql, params).fetchall()
+                return _fetch_all(db._conn, sql, params)
             finally:
-                cursor.close()
                 with self._read_lock:
                     self._running_read = None
 
@@ -817,11 +815,12 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         the write transaction: nobody can change the row between this and the write)."""
         if expect is ANY:
             return
-        async with db.execute(
+        rows = await _fetch_in(
+            db,
             f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE id = ?",
-            (record_id,),
-        ) as cursor:
-            found = await cursor.fetchone()
+            record_id,
+        )
+        found = rows[0] if rows else None
         stored = None if found is None else self._raw(found)[1]
         check_expected(self.path, record_id, found is not None, stored, expect)
 
@@ -836,10 +835,10 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
     async def _stamped_rows(self, db: aiosqlite.Connection, records: Sequence[T]) -> list[Any]:
         rows = []
         for record in records:
-            async with db.execute(
-                f"SELECT data, created_at FROM {self._quoted} WHERE id = ?", (record.id,)
-            ) as cursor:
-                found = await cursor.fetchone()
+            found_rows = await _fetch_in(
+                db, f"SELECT data, created_at FROM {self._quoted} WHERE id = ?", record.id
+            )
+            found = found_rows[0] if found_rows else None
             existing: Any = None
             if found is not None:
                 try:
@@ -920,6 +919,42 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             return cursor.rowcount > 0
 
         return bool(await self._write(work))
+
+
+def _fetch_all(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[Any]:
+    """All the rows of one statement. SQLite does not check that TEXT is UTF-8: when a
+    value is not (a legacy encoding), the statement is read again with such values'
+    bad bytes escaped (``\\xe9``), so that the row shows as invalid (escaped text is
+    never valid JSON) instead of failing every read that meets it."""
+    cursor = conn.cursor()
+    try:
+        return cursor.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith("Could not decode to UTF-8"):
+            raise
+    finally:
+        cursor.close()
+    conn.text_factory = _escaped_text  # (the connection's thread runs one thing at once)
+    try:
+        cursor = conn.cursor()
+        try:
+            return cursor.execute(sql, params).fetchall()
+        finally:
+            cursor.close()
+    finally:
+        conn.text_factory = str
+
+
+async def _fetch_in(db: aiosqlite.Connection, sql: str, record_id: str) -> list[Any]:
+    """:func:`_fetch_all` of one row's statement, inside a write's transaction."""
+    on_thread: Callable[[Callable[[], list[Any]]], Awaitable[list[Any]]] = db._execute
+    return await on_thread(lambda: _fetch_all(db._conn, sql, (record_id,)))
+
+
+def _escaped_text(data: bytes) -> str:
+    return data.decode("utf-8", "backslashreplace")
 
 
 async def _connect(
