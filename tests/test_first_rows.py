@@ -148,3 +148,16 @@ async def test_the_first_frame_has_the_first_rows_before_the_store_opens(
         rows = sqlite_pane.table.page_rows(0)
         assert rows is not None and rows[0].id == "0a1b2c3d4e5f"
         await wait_for(pilot, lambda: all(e.checked for e in sqlite_pane.table.page_rows(0) or []))
+
+
+async def test_the_preview_of_a_wal_database_leaves_its_file_as_it_was(tmp_path: Path) -> None:
+    """Our own databases are in WAL mode; after a clean exit their -wal/-shm files are
+    gone, and the read-only preview may make them again (as the store's open does right
+    after): the database file itself stays byte-identical."""
+    await fill(tmp_path, 20)
+    path = db_path(tmp_path)
+    assert not Path(f"{path}-wal").exists()  # the store's close removed them
+    state = FileState.of(path)
+    preview = sqlite_store(tmp_path).preview_head(FIRST_ROWS)
+    assert preview is not None and len(preview) == 20
+    assert FileState.of(path) == state

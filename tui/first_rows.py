@@ -51,4 +51,8 @@ def start_reading_first_rows(data_dir: Path) -> FirstRows | None:
     """Start reading the data folder's SQLite first rows, if it has a database: when it
     has none, the app creates it (with sample records) before it starts."""
     store = sqlite_store(data_dir)
-    return FirstRows(store, FIRST_ROWS) if store.path.is_file() else None
+    try:
+        exists = store.path.is_file()
+    except OSError:  # an unreadable folder: the pane says so once the app runs
+        return None
+    return FirstRows(store, FIRST_ROWS) if exists else None

@@ -8,6 +8,7 @@ is not a JSON object are shown as invalid entries and stay as they are.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,7 @@ async def test_an_empty_file_is_an_empty_database(tmp_path: Path, figures: Figur
 
 
 # -- rows whose data is not a record ---------------------------------------------------
+
 
 class TextBytes(bytes):
     """Stored as TEXT that is not UTF-8: SQLite does not check (a legacy encoding)."""
@@ -480,3 +483,30 @@ async def test_a_row_not_in_utf8_can_be_fixed_in_place(tmp_path: Path) -> None:
         await store.upsert(ExampleItem(id="not utf-8", name="café"), expect=shown.raw)
         fixed = await store.get("not utf-8")
         assert fixed is not None and fixed.valid and fixed.raw["name"] == "café"
+
+
+async def test_cancelling_an_open_held_up_by_a_lock_leaves_the_loop_running(
+    tmp_path: Path,
+) -> None:
+    """An open whose set-up waits out another connection's lock, cancelled (a reload
+    superseded, the app quitting): the event loop keeps running while the connection's
+    thread winds down (it once joined that thread on the loop, frozen for up to the busy
+    timeout), and the thread is gone once the cancellation is through."""
+    path = tmp_path / "myapp.db"
+    other = sqlite3.connect(path, isolation_level=None)  # rollback journal: locks readers
+    other.execute("CREATE TABLE example_items (id TEXT PRIMARY KEY, data, created_at, updated_at)")
+    other.execute("BEGIN EXCLUSIVE")
+    before = threading.active_count()
+    store = SqliteStore(path, COLLECTION, ExampleItem)
+    opening = asyncio.ensure_future(store.open())
+    await asyncio.sleep(0.3)  # its set-up is now waiting for the lock, on its thread
+    assert not opening.done()
+    opening.cancel()
+    for _ in range(50):  # the loop runs meanwhile ...
+        await asyncio.sleep(0)
+    assert not opening.done()  # ... while the thread still waits for the lock
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    assert threading.active_count() == before

@@ -246,7 +246,9 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         the calling thread through a read-only connection of their own; None if they
         cannot be read so (no file, not our table, locked...). Only a preview, for a
         first frame drawn before the event loop could open the store: the store's own
-        reads replace it at once. A read-only connection never writes to the file."""
+        reads replace it at once. A read-only connection never writes to the database
+        file; on a WAL database whose ``-wal``/``-shm`` files are gone (a clean exit) it
+        makes them, as the store's own open does right after."""
         if not self.path.is_file():
             return None
         uri = "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=ro"
@@ -336,6 +338,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 # A blob: shown (and compared) as text, its non-UTF-8 bytes escaped.
                 shown = text.decode("utf-8", "backslashreplace")
                 return record_id, shown, f"data column is a blob, not JSON text: {exc}"
+            if isinstance(text, _NotUtf8):
+                return record_id, str(text), _NOT_UTF8
             return record_id, text, f"data column is not valid JSON: {exc}"
         if isinstance(raw, dict):
             # The guide's template keeps timestamps in the columns; fill them in when
@@ -726,9 +730,12 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 if "updated_at" not in raw and updated_at is not None:
                     raw["updated_at"] = _column_timestamp(updated_at)
             elif isinstance(raw, (ValueError, TypeError)):
-                # Shown as the text it is, as _raw shows a TEXT column that is not JSON.
-                text = data.decode("utf-8", "backslashreplace")
-                add((record_id, text, f"data column is not valid JSON: {raw}"))
+                # Shown as _raw shows a TEXT column that is not JSON (or not UTF-8).
+                text = _escaped_text(data)
+                if isinstance(text, _NotUtf8):
+                    add((record_id, str(text), _NOT_UTF8))
+                else:
+                    add((record_id, text, f"data column is not valid JSON: {raw}"))
                 continue
             add((record_id, raw, None))
         return raws
@@ -953,8 +960,18 @@ async def _fetch_in(db: aiosqlite.Connection, sql: str, record_id: str) -> list[
     return await on_thread(lambda: _fetch_all(db._conn, sql, (record_id,)))
 
 
+class _NotUtf8(str):
+    """TEXT that was not UTF-8, its bad bytes escaped (see :func:`_fetch_all`)."""
+
+
 def _escaped_text(data: bytes) -> str:
-    return data.decode("utf-8", "backslashreplace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _NotUtf8(data.decode("utf-8", "backslashreplace"))
+
+
+_NOT_UTF8 = "data column is TEXT that is not UTF-8 (its bad bytes shown escaped)"
 
 
 async def _connect(
@@ -966,12 +983,15 @@ async def _connect(
     once the event loop is closed."""
     uri = isinstance(target, str) and target.startswith("file:")
     prepared: list[int] = []
+    abandoned = threading.Event()  # the awaiting task is gone: set nothing up
 
     def connect_and_prepare() -> sqlite3.Connection:
         conn = sqlite3.connect(
             target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri
         )
         try:
+            if abandoned.is_set():
+                raise sqlite3.OperationalError("the opening was cancelled")
             prepared.append(prepare(conn))
         except BaseException:
             conn.close()
@@ -982,9 +1002,14 @@ async def _connect(
     try:
         await db
     except BaseException:
-        # aiosqlite queued the thread's stop; a connection made meanwhile (if the
-        # awaiting task was cancelled) is closed with it.
-        _join(db)
+        abandoned.set()
+        # aiosqlite queued the thread's stop behind the set-up, which may be waiting out
+        # another connection's lock: the event loop must not freeze meanwhile, so the
+        # thread's end is polled for, not joined. (A connection the set-up still returns
+        # is dropped with the cancelled result, and closed as it is freed.)
+        thread = db._thread
+        while thread.is_alive():
+            await asyncio.sleep(0.01)
         raise
     return db, prepared[0]
 
