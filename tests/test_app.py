@@ -179,6 +179,26 @@ async def test_export_confirmed_copies_and_cancel_writes_nothing(seeded: Path) -
         assert exported[record["id"]] == record  # copied exactly, timestamps included
 
 
+async def test_x_pressed_twice_asks_once_and_cancels_nothing(seeded: Path) -> None:
+    """The second x of a double press, before the first transfer's progress bar is up,
+    neither starts a second transfer nor cancels the first: one question, no "cancelled"
+    notice (it once replaced the first transfer, which reported itself cancelled)."""
+    app = BrowserApp(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("x", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause(0.2)
+        messages = [str(n.message) for n in app._notifications]
+        assert not any("cancelled" in m for m in messages), messages
+        await pilot.press("y")
+        left, _ = panes(app)
+        expected = len({r["id"] for r in JSON_RECORDS} | {r["id"] for r in SQLITE_RECORDS})
+        await wait_for(pilot, lambda: left.table.total == expected)
+        assert not isinstance(app.screen, ConfirmScreen)  # asked once
+        assert not app.browser.transfer_running
+
+
 async def test_import_then_nothing_left_to_copy(seeded: Path) -> None:
     app = BrowserApp(seeded)
     async with app.run_test(size=SIZE) as pilot:
@@ -426,6 +446,35 @@ async def test_export_into_malformed_json_is_refused(seeded: Path) -> None:
         assert any("Cannot export" in n.message for n in app._notifications)
     await asyncio.sleep(0)
     assert FileState.of(path) == before
+
+
+async def test_a_pane_that_cannot_read_its_store_still_takes_the_focus(seeded: Path) -> None:
+    """Tab reaches the JSON pane while it shows why its file cannot be read (its table is
+    hidden), so the keys act on that pane and refuse clearly; once the file is fixed and
+    reloaded, the focus is on its table again."""
+    path = json_path(seeded)
+    good = path.read_bytes()
+    path.write_bytes(b"[1, 2]\n")
+    app = BrowserApp(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, right = panes(app)
+        assert left.error is not None
+        error_box = left.query_one("#error")
+        await wait_for(pilot, lambda: app.focused is error_box)  # not a hidden table
+        await pilot.press("tab")
+        assert app.focused is right.table
+        await pilot.press("tab")
+        assert app.focused is error_box
+        assert app.browser.focused_pane is left
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, RecordForm)
+        assert any("Cannot add" in str(n.message) for n in app._notifications)
+        path.write_bytes(good)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: left.error is None and left.table.total > 0)
+        await wait_for(pilot, lambda: app.focused is left.table)
 
 
 async def test_transfer_buttons_work_by_mouse(seeded: Path) -> None:

@@ -142,7 +142,7 @@ class BrowserScreen(Screen[None]):
     # -- panes -------------------------------------------------------------------------
 
     def action_focus_other(self) -> None:
-        self.other(self.focused_pane).table.focus()
+        self.other(self.focused_pane).focus_target.focus()
 
     def action_filter(self) -> None:
         self.focused_pane.open_filter()

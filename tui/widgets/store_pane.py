@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from tui.first_rows import FirstRows
@@ -65,6 +66,11 @@ class DetailPanel(VerticalScroll, can_focus=False):
             body.update(Content("\n").join([warning, code]))
 
 
+class ErrorBox(Static, can_focus=True):
+    """Why the store cannot be read, in place of the table. It takes the focus (tab
+    reaches a pane in this state), so the keys act on this pane and refuse clearly."""
+
+
 class StorePane(Vertical):
     """A titled pane over one store."""
 
@@ -92,12 +98,17 @@ class StorePane(Vertical):
         if isinstance(self.store, SqliteStore) and not self._opened and self._early is None:
             self._early = asyncio.ensure_future(self._open_early(self.store, self.query_state))
         yield RecordTable(id="table")
-        yield Static(id="error", classes="hidden", markup=False)
+        yield ErrorBox(id="error", classes="hidden", markup=False)
         yield DetailPanel(id="detail")
 
     @property
     def table(self) -> RecordTable:
         return self.query_one(RecordTable)
+
+    @property
+    def focus_target(self) -> Widget:
+        """What takes the focus for this pane: its table, or why it cannot show one."""
+        return self.query_one(ErrorBox) if self.error is not None else self.table
 
     @property
     def current(self) -> Entry[Any] | None:
@@ -307,6 +318,8 @@ class StorePane(Vertical):
             )
         )
         box.remove_class("hidden")
+        if self.table.has_focus:
+            box.focus()  # not left on a hidden table
         self.table.add_class("hidden")
         self.query_one(DetailPanel).add_class("hidden")
         self._update_title()
@@ -316,8 +329,11 @@ class StorePane(Vertical):
             return
         self.error = None
         self._id_before_error = None
-        self.query_one("#error").add_class("hidden")
+        box = self.query_one("#error", ErrorBox)
+        box.add_class("hidden")
         self.table.remove_class("hidden")
+        if box.has_focus:
+            self.table.focus()
         self.query_one(DetailPanel).remove_class("hidden")
 
     # -- title -------------------------------------------------------------------------
