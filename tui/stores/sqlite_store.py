@@ -12,7 +12,6 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -49,8 +48,19 @@ from tui.stores.jsonio import (
     serialize_compact,
 )
 from tui.stores.ordering import ascii_lower, matches_filter
+from tui.stores.sqlite_connection import (
+    BUSY_TIMEOUT_MS,
+    NOT_UTF8,
+    NotUtf8,
+    close_connection,
+    enable_wal,
+    escaped_text,
+    fetch_all,
+    fetch_in,
+    file_size,
+    open_connection,
+)
 
-BUSY_TIMEOUT_MS = 5000
 _BATCH = 2000
 # Rows parsed and validated together while iterating (see iter_all).
 _PARSE_ROWS = 64
@@ -170,7 +180,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         try:
             # Connected and set up in one trip to the connection's thread: at start-up
             # the event loop is busy drawing, and every trip waits for it.
-            db, data_version = await _connect(target, self._prepare)
+            db, data_version = await open_connection(target, self._prepare)
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
         self._db = db
@@ -192,7 +202,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 f"{self.path}: {self.table} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind},"
                 " not a table; nothing was changed"
             )
-        if int(conn.execute("PRAGMA page_count").fetchall()[0][0]) == 0 and _size(self.path):
+        if int(conn.execute("PRAGMA page_count").fetchall()[0][0]) == 0 and file_size(self.path):
             # SQLite reads a file shorter than its header as an empty database, and would
             # write a new one over it.
             raise sqlite3.DatabaseError("file is not a database")
@@ -225,7 +235,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                     raise sqlite3.DatabaseError(
                         f"database disk image is malformed: {problems[0][0]}"
                     )
-            _enable_wal(conn)
+            enable_wal(conn)
         conn.execute("PRAGMA synchronous = FULL").fetchall()
         if not columns:
             # Read-only work reads an empty stand-in, never written to the file.
@@ -271,7 +281,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            await _close(db)
+            await close_connection(db)
 
     async def reload(self) -> None:
         await self.close()
@@ -338,8 +348,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 # A blob: shown (and compared) as text, its non-UTF-8 bytes escaped.
                 shown = text.decode("utf-8", "backslashreplace")
                 return record_id, shown, f"data column is a blob, not JSON text: {exc}"
-            if isinstance(text, _NotUtf8):
-                return record_id, str(text), _NOT_UTF8
+            if isinstance(text, NotUtf8):
+                return record_id, str(text), NOT_UTF8
             return record_id, text, f"data column is not valid JSON: {exc}"
         if isinstance(raw, dict):
             # The guide's template keeps timestamps in the columns; fill them in when
@@ -381,7 +391,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                     raise sqlite3.OperationalError("interrupted")
                 self._running_read = read
             try:
-                return _fetch_all(db._conn, sql, params)
+                return fetch_all(db._conn, sql, params)
             finally:
                 with self._read_lock:
                     self._running_read = None
@@ -731,9 +741,9 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                     raw["updated_at"] = _column_timestamp(updated_at)
             elif isinstance(raw, (ValueError, TypeError)):
                 # Shown as _raw shows a TEXT column that is not JSON (or not UTF-8).
-                text = _escaped_text(data)
-                if isinstance(text, _NotUtf8):
-                    add((record_id, str(text), _NOT_UTF8))
+                text = escaped_text(data)
+                if isinstance(text, NotUtf8):
+                    add((record_id, str(text), NOT_UTF8))
                 else:
                     add((record_id, text, f"data column is not valid JSON: {raw}"))
                 continue
@@ -822,7 +832,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         the write transaction: nobody can change the row between this and the write)."""
         if expect is ANY:
             return
-        rows = await _fetch_in(
+        rows = await fetch_in(
             db,
             f"SELECT id, data, created_at, updated_at FROM {self._quoted} WHERE id = ?",
             record_id,
@@ -842,7 +852,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
     async def _stamped_rows(self, db: aiosqlite.Connection, records: Sequence[T]) -> list[Any]:
         rows = []
         for record in records:
-            found_rows = await _fetch_in(
+            found_rows = await fetch_in(
                 db, f"SELECT data, created_at FROM {self._quoted} WHERE id = ?", record.id
             )
             found = found_rows[0] if found_rows else None
@@ -926,134 +936,6 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             return cursor.rowcount > 0
 
         return bool(await self._write(work))
-
-
-def _fetch_all(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
-) -> list[Any]:
-    """All the rows of one statement. SQLite does not check that TEXT is UTF-8: when a
-    value is not (a legacy encoding), the statement is read again with such values'
-    bad bytes escaped (``\\xe9``), so that the row shows as invalid (escaped text is
-    never valid JSON) instead of failing every read that meets it."""
-    cursor = conn.cursor()
-    try:
-        return cursor.execute(sql, params).fetchall()
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith("Could not decode to UTF-8"):
-            raise
-    finally:
-        cursor.close()
-    conn.text_factory = _escaped_text  # (the connection's thread runs one thing at once)
-    try:
-        cursor = conn.cursor()
-        try:
-            return cursor.execute(sql, params).fetchall()
-        finally:
-            cursor.close()
-    finally:
-        conn.text_factory = str
-
-
-async def _fetch_in(db: aiosqlite.Connection, sql: str, record_id: str) -> list[Any]:
-    """:func:`_fetch_all` of one row's statement, inside a write's transaction."""
-    on_thread: Callable[[Callable[[], list[Any]]], Awaitable[list[Any]]] = db._execute
-    return await on_thread(lambda: _fetch_all(db._conn, sql, (record_id,)))
-
-
-class _NotUtf8(str):
-    """TEXT that was not UTF-8, its bad bytes escaped (see :func:`_fetch_all`)."""
-
-
-def _escaped_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _NotUtf8(data.decode("utf-8", "backslashreplace"))
-
-
-_NOT_UTF8 = "data column is TEXT that is not UTF-8 (its bad bytes shown escaped)"
-
-
-async def _connect(
-    target: str | Path, prepare: Callable[[sqlite3.Connection], int]
-) -> tuple[aiosqlite.Connection, int]:
-    """An aiosqlite connection, ``prepare``d on its thread as part of connecting (its
-    result is returned with it). Its thread is stopped and joined whatever happens: a
-    thread left running would keep the process from exiting, or die with a traceback
-    once the event loop is closed."""
-    uri = isinstance(target, str) and target.startswith("file:")
-    prepared: list[int] = []
-    abandoned = threading.Event()  # the awaiting task is gone: set nothing up
-
-    def connect_and_prepare() -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri
-        )
-        try:
-            if abandoned.is_set():
-                raise sqlite3.OperationalError("the opening was cancelled")
-            prepared.append(prepare(conn))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    db = aiosqlite.Connection(connect_and_prepare, iter_chunk_size=64)
-    try:
-        await db
-    except BaseException:
-        abandoned.set()
-        # aiosqlite queued the thread's stop behind the set-up, which may be waiting out
-        # another connection's lock: the event loop must not freeze meanwhile, so the
-        # thread's end is polled for, not joined. (A connection the set-up still returns
-        # is dropped with the cancelled result, and closed as it is freed.)
-        thread = db._thread
-        while thread.is_alive():
-            await asyncio.sleep(0.01)
-        raise
-    return db, prepared[0]
-
-
-async def _close(db: aiosqlite.Connection) -> None:
-    """Close the connection and wait for its thread to end, even if cancelled."""
-    try:
-        await db.close()
-    finally:
-        db.stop()  # a no-op after a close that got through: the thread has ended
-        _join(db)
-
-
-def _join(db: aiosqlite.Connection) -> None:
-    # The thread has at most its stop (and the connect) left to run: quick.
-    thread = db._thread
-    if thread.is_alive() and thread is not threading.current_thread():
-        thread.join(timeout=BUSY_TIMEOUT_MS / 1000)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch the database to WAL (a no-op when it already is), on the connection's thread.
-
-    When several processes open the same new database at once, SQLite may answer the
-    switch with "database is locked" straight away instead of waiting out the busy
-    timeout; so wait and try again, for as long as the busy timeout would have waited.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            return
-        except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-            if not busy or time.monotonic() >= deadline:
-                raise
-        time.sleep(0.01)
 
 
 def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
