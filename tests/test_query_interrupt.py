@@ -101,18 +101,26 @@ async def test_a_read_cancelled_before_it_starts_is_skipped(tmp_path: Path) -> N
         assert blocker.calls == NUL_ROWS  # the cancelled one never ran
 
 
-async def test_writes_run_to_the_end_when_a_read_is_cancelled(tmp_path: Path) -> None:
+async def test_a_read_cancelled_while_a_write_waits_is_not_interrupted(tmp_path: Path) -> None:
+    """sqlite3_interrupt stops whatever the connection runs, and its flag can outlive the
+    statement it was meant for: so a read is never interrupted while one of our writes is
+    waiting for the connection. The read, cancelled then, runs to its end (every row's
+    call is made) and the write after it lands whole."""
     store = await make_store(tmp_path)
+    blocker = Blocker()
     async with store:
-        read = asyncio.create_task(store.count("zephyr"))
-        write = asyncio.create_task(
-            store.put_raw_many(
-                [{"id": f"w{i:05d}", "name": f"W {i}", "tags": []} for i in range(5000)]
-            )
-        )
-        await asyncio.sleep(0)
+        await blocker.install(store)
+        read = asyncio.create_task(store.count("\x00"))
+        assert await asyncio.to_thread(blocker.entered.wait, 30)
+        rows = [{"id": f"w{i:05d}", "name": f"W {i}", "tags": []} for i in range(5000)]
+        write = asyncio.create_task(store.put_raw_many(rows))  # queued behind the read
+        await asyncio.sleep(0.01)
+        assert store._writes == 1  # the write is waiting for the connection
         read.cancel()
+        await asyncio.wait([read])
+        blocker.release.set()
         assert await write == 5000
+        assert blocker.calls == NUL_ROWS  # not interrupted: the read went through every row
         assert await store.count() == NUL_ROWS + 3 + 5000
 
 
