@@ -161,3 +161,22 @@ async def test_the_preview_of_a_wal_database_leaves_its_file_as_it_was(tmp_path:
     preview = sqlite_store(tmp_path).preview_head(FIRST_ROWS)
     assert preview is not None and len(preview) == 20
     assert FileState.of(path) == state
+
+
+async def test_the_title_says_loading_while_only_the_preview_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until the pane's own load counts the records, the title must not claim a count
+    (it once said "0 records" above the preview's rows)."""
+    from tui.widgets.store_pane import StorePane
+
+    await seed_if_empty(tmp_path)
+    first_rows = FirstRows(sqlite_store(tmp_path), FIRST_ROWS)
+    first_rows._done.wait(10)
+    monkeypatch.setattr(StorePane, "load", lambda self, *a, **k: None)  # the preview only
+    app = BrowserApp(tmp_path, first_rows)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        _, sqlite_pane = panes(app)
+        assert sqlite_pane.table.entry_at(0) is not None
+        assert "loading…" in str(sqlite_pane.border_title)

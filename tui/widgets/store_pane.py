@@ -135,6 +135,7 @@ class StorePane(Vertical):
         rows = self._first_rows.take() if self._first_rows is not None else None
         self._first_rows = None
         if rows and self.query_state == Query():
+            self.loading_state = True  # the title says so until the count is in
             self.matching = min(len(rows), PAGE_SIZE)  # for now, as _show_head does
             self._show(self.query_state, 0, rows[:PAGE_SIZE])
 
