@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hypothesis import strategies as st
@@ -36,3 +37,16 @@ def raw_record(record_id: str, name: str, **fields: Any) -> dict[str, Any]:
         "tags": [],
     }
     return raw | fields
+
+
+def identical(a: Any, b: Any) -> bool:
+    """The very same value: types, key order, the sign of zero."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    return bool(a == b)

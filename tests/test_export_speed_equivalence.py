@@ -7,7 +7,6 @@ row: canonical, hand-written, not JSON, a blob, a number, duplicate keys, huge i
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.records import identical
 from tui import transfer
 from tui.models import ExampleItem
 from tui.stores.base import Entry, make_entries, make_entry
@@ -23,19 +23,6 @@ from tui.stores.jsonio import parse_json_value, parse_json_values
 from tui.stores.sqlite_store import SqliteStore
 
 TABLE = "example_items"
-
-
-def identical(a: Any, b: Any) -> bool:
-    """The very same value: types, key order, the sign of zero."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(identical(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    return bool(a == b)
 
 
 def good(i: int, **extra: Any) -> str:

@@ -7,7 +7,6 @@ exactly the values that went in (types, key order, -0.0, integers past 64 bits).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.records import json_values, raw_record
+from tests.records import identical, json_values, raw_record
 from tui import transfer
 from tui.compact import CompactRecords, fingerprint
 from tui.config import json_store, sqlite_store
 from tui.transfer import same_json
-
-
-def identical(a: Any, b: Any) -> bool:
-    """The very same value: types, key order, the sign of zero."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(identical(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    return bool(a == b)
 
 
 @st.composite
