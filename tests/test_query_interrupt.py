@@ -62,13 +62,20 @@ async def make_store(tmp_path: Path) -> SqliteStore[ExampleItem]:
     return store
 
 
+async def start_held_count(store: SqliteStore[Any], blocker: Blocker) -> asyncio.Task[int]:
+    """``store.count("\\x00")`` running on the connection's thread, held by ``blocker`` on
+    its first row."""
+    await blocker.install(store)
+    read = asyncio.create_task(store.count("\x00"))
+    assert await asyncio.to_thread(blocker.entered.wait, 30)
+    return read
+
+
 async def test_cancelled_count_is_interrupted_and_the_next_query_answers(tmp_path: Path) -> None:
     store = await make_store(tmp_path)
     blocker = Blocker()
     async with store:
-        await blocker.install(store)
-        old = asyncio.create_task(store.count("\x00"))
-        assert await asyncio.to_thread(blocker.entered.wait, 30)
+        old = await start_held_count(store, blocker)
         old.cancel()  # what a newer keystroke does to the pane's query worker
         newer = asyncio.create_task(store.count("zephyr"))  # queued behind the old one
         await asyncio.wait([old])  # the cancellation has reached the store
@@ -86,9 +93,7 @@ async def test_a_read_cancelled_before_it_starts_is_skipped(tmp_path: Path) -> N
     store = await make_store(tmp_path)
     blocker = Blocker()
     async with store:
-        await blocker.install(store)
-        running = asyncio.create_task(store.count("\x00"))
-        assert await asyncio.to_thread(blocker.entered.wait, 30)
+        running = await start_held_count(store, blocker)
         # (_count: straight to the counting statement, no freshness check before it)
         queued = asyncio.create_task(store._count("\x00"))  # waits for the thread
         await asyncio.sleep(0.01)
@@ -109,9 +114,7 @@ async def test_a_read_cancelled_while_a_write_waits_is_not_interrupted(tmp_path:
     store = await make_store(tmp_path)
     blocker = Blocker()
     async with store:
-        await blocker.install(store)
-        read = asyncio.create_task(store.count("\x00"))
-        assert await asyncio.to_thread(blocker.entered.wait, 30)
+        read = await start_held_count(store, blocker)
         rows = [{"id": f"w{i:05d}", "name": f"W {i}", "tags": []} for i in range(5000)]
         write = asyncio.create_task(store.put_raw_many(rows))  # queued behind the read
         await asyncio.sleep(0.01)
