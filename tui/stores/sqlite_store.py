@@ -352,14 +352,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 return record_id, str(text), NOT_UTF8
             return record_id, text, f"data column is not valid JSON: {exc}"
         if isinstance(raw, dict):
-            # The guide's template keeps timestamps in the columns; fill them in when
-            # the JSON lacks them so the record reads whole. Columns hold SQLite's
-            # zone-less CURRENT_TIMESTAMP (UTC): write it as the JSON layout does, with Z,
-            # so an exported record does not read as a naive time elsewhere.
-            if "created_at" not in raw and created_at is not None:
-                raw["created_at"] = _column_timestamp(created_at)
-            if "updated_at" not in raw and updated_at is not None:
-                raw["updated_at"] = _column_timestamp(updated_at)
+            _fill_timestamps(raw, created_at, updated_at)
         return record_id, raw, None
 
     def _entry(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry[T]:
@@ -734,11 +727,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 continue
             raw = next(parsed)
             if isinstance(raw, dict):
-                # As in _raw: the timestamp columns fill in what the JSON lacks.
-                if "created_at" not in raw and created_at is not None:
-                    raw["created_at"] = _column_timestamp(created_at)
-                if "updated_at" not in raw and updated_at is not None:
-                    raw["updated_at"] = _column_timestamp(updated_at)
+                _fill_timestamps(raw, created_at, updated_at)
             elif isinstance(raw, (ValueError, TypeError)):
                 # Shown as _raw shows a TEXT column that is not JSON (or not UTF-8).
                 text = escaped_text(data)
@@ -948,7 +937,18 @@ def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
     )
 
 
+def _fill_timestamps(raw: dict[str, Any], created_at: Any, updated_at: Any) -> None:
+    """The guide's template keeps timestamps in the columns: fill them in where the JSON
+    lacks them, so the record reads whole."""
+    if "created_at" not in raw and created_at is not None:
+        raw["created_at"] = _column_timestamp(created_at)
+    if "updated_at" not in raw and updated_at is not None:
+        raw["updated_at"] = _column_timestamp(updated_at)
+
+
 def _column_timestamp(value: Any) -> Any:
+    # Columns hold SQLite's zone-less CURRENT_TIMESTAMP (UTC): written as the JSON layout
+    # writes times, with Z, so an exported record does not read as a naive time elsewhere.
     parsed = parse_timestamp(value)
     return value if parsed is None else format_timestamp(parsed)
 
