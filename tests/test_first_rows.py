@@ -167,7 +167,8 @@ async def test_the_title_says_loading_while_only_the_preview_is_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Until the pane's own load counts the records, the title must not claim a count
-    (it once said "0 records" above the preview's rows)."""
+    (it once said "0 records" above the preview's rows, and both panes did so in their
+    first frame)."""
     from tui.widgets.store_pane import StorePane
 
     await seed_if_empty(tmp_path)
@@ -180,3 +181,5 @@ async def test_the_title_says_loading_while_only_the_preview_is_shown(
         _, sqlite_pane = panes(app)
         assert sqlite_pane.table.entry_at(0) is not None
         assert "loading…" in str(sqlite_pane.border_title)
+        json_pane, _ = panes(app)
+        assert "loading…" in str(json_pane.border_title)  # not loaded either

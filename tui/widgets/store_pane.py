@@ -86,7 +86,7 @@ class StorePane(Vertical):
         self.error: StoreError | None = None
         self.matching = 0
         self.total_records = 0
-        self.loading_state = False
+        self.loading_state = True  # until its first load is in: no "0 records" before
         self._id_before_error: str | None = None
         self._keep_pending: str | None = None  # where a load still running was to go
         self._opened = False
@@ -135,7 +135,6 @@ class StorePane(Vertical):
         rows = self._first_rows.take() if self._first_rows is not None else None
         self._first_rows = None
         if rows and self.query_state == Query():
-            self.loading_state = True  # the title says so until the count is in
             self.matching = min(len(rows), PAGE_SIZE)  # for now, as _show_head does
             self._show(self.query_state, 0, rows[:PAGE_SIZE])
 
@@ -383,7 +382,7 @@ class StorePane(Vertical):
             box = found.first(Input)
             box.add_class("hidden")
             box.value = ""
-        self.table.focus()
+        self.focus_target.focus()  # not a table hidden behind an error
         if self.query_state.filter:
             self._set_query(Query(self.query_state.sort, self.query_state.descending, ""))
 
@@ -396,7 +395,7 @@ class StorePane(Vertical):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.table.focus()
+        self.focus_target.focus()
 
     def next_sort(self) -> None:
         state = self.query_state
