@@ -288,16 +288,18 @@ def check_model(
 # -- the stores ------------------------------------------------------------------------------
 
 
+def store_of(backend: str, data_dir: Path) -> Any:
+    """The store under test (not opened)."""
+    if backend == "json":
+        return JsonStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
+    return SqliteStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
+
+
 async def seed_store(backend: str, data_dir: Path) -> None:
     raws = [UNTOUCHED] + [
         {"id": s, "name": f"name of {s}", "description": "seed", "tags": []} for s in SHARED
     ]
-    store: Any
-    if backend == "json":
-        store = JsonStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
-    else:
-        store = SqliteStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
-    async with store:
+    async with store_of(backend, data_dir) as store:
         await store.put_raw_many(raws)
 
 
@@ -320,12 +322,7 @@ def read_final(backend: str, data_dir: Path) -> dict[str, Any]:
 
 
 async def reopen_count(backend: str, data_dir: Path) -> int:
-    store: Any
-    if backend == "json":
-        store = JsonStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
-    else:
-        store = SqliteStore.in_data_dir(data_dir, COLLECTION, ExampleItem)
-    async with store:
+    async with store_of(backend, data_dir) as store:
         return int(await store.count())
 
 
