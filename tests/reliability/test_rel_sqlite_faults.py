@@ -68,6 +68,16 @@ async def agrees(store: SqliteStore[Any], expected: dict[str, Any]) -> None:
     assert seen.keys() == expected.keys()
 
 
+async def refused_cleanly(
+    exc: StoreError, store: SqliteStore[Any], path: Path, old: dict[str, Any]
+) -> None:
+    """A write refused for the full disk: a clear message, the file and the store's own
+    reads still exactly ``old``."""
+    assert_clear(exc, path, FULL)
+    assert on_disk(path) == old
+    await agrees(store, old)
+
+
 async def test_full_disk_during_upsert(tmp_path: Path, figures: Figures) -> None:
     """N = 0, 1, 2, ... spare pages until a big record fits; each failure retried once
     with the disk still full (a fault on every later call too)."""
@@ -84,10 +94,8 @@ async def test_full_disk_during_upsert(tmp_path: Path, figures: Figures) -> None
                 try:
                     await store.upsert(record)
                 except StoreError as exc:
-                    assert_clear(exc, path, FULL)
                     faults += 1
-                    assert on_disk(path) == old
-                    await agrees(store, old)
+                    await refused_cleanly(exc, store, path, old)
                     clean += 1
                     failed = True
                 else:
@@ -127,10 +135,8 @@ async def test_full_disk_during_import(tmp_path: Path, figures: Figures) -> None
             try:
                 await store.put_raw_many(raws)
             except StoreError as exc:
-                assert_clear(exc, path, FULL)
                 faults += 1
-                assert on_disk(path) == old
-                await agrees(store, old)
+                await refused_cleanly(exc, store, path, old)
                 clean += 1
                 spare += step
                 assert spare < 5000, "the import never fitted"
