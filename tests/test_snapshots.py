@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
 from tests.app_helpers import type_text, wait_for, wait_loaded
 from tui.app import BrowserApp
@@ -19,6 +20,17 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.record_form import RecordForm
 
 SIZE = (100, 30)
+
+
+def steady_cursors(pilot: Pilot[Any]) -> None:
+    """Stop cursors blinking: a blink half a second in would otherwise decide the picture.
+
+    A slow machine that takes the screenshot more than 0.5 s after the last focus change
+    draws the focused input without its cursor.
+    """
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        assert isinstance(widget, Input | TextArea)
+        widget.cursor_blink = False
 
 
 @pytest.fixture
@@ -52,7 +64,10 @@ def test_form_with_validation_error(app: BrowserApp, snap_compare: Any) -> None:
         await pilot.press("tab")
         await type_text(pilot, "no name given")
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        form = pilot.app.screen
+        await wait_for(pilot, lambda: bool(form.query(".-has-error")))
+        steady_cursors(pilot)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=invalid)
 
