@@ -10,7 +10,7 @@ run, so docs/reliability.md can quote a run instead of a claim.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -20,6 +20,20 @@ from tests.reliability.budget import FIGURES, LONG, Figures
 @pytest.fixture(scope="session")
 def figures() -> Iterator[Figures]:
     yield FIGURES
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # Setup and teardown reports matter too: a failing teardown (say, a thread left
+    # behind) means the cases did not come out clean.
+    if call.when == "call" and not report.passed:
+        FIGURES.settle(passed=False)
+    elif call.when == "teardown":
+        FIGURES.settle(passed=report.passed)
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

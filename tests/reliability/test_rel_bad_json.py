@@ -217,6 +217,7 @@ def test_the_corpus_is_what_the_issue_asks_for() -> None:
 async def test_malformed_file_is_reported_and_never_written(
     name: str, data_dir: Path, open_store: OpenStore, figures: Figures
 ) -> None:
+    figures.cases("bad JSON files: refused, byte-identical", command=COMMAND)
     bad = CORPUS[name]
     path = store_file(data_dir)
     path.write_bytes(bad.data)
@@ -242,7 +243,6 @@ async def test_malformed_file_is_reported_and_never_written(
     check_error(store.load_error, path, bad)
     assert all(isinstance(e, FileFormatError) for e in await try_every_write(store))
     assert snapshot(path) == before
-    figures.add("bad JSON files: refused, byte-identical", 1, 1, COMMAND)
 
     # Fixing the file and reloading recovers, and writes work again.
     path.write_text(json.dumps(GOOD), "utf-8")
@@ -256,6 +256,7 @@ async def test_malformed_file_is_reported_and_never_written(
 async def test_folder_in_place_of_the_file(
     data_dir: Path, open_store: OpenStore, figures: Figures
 ) -> None:
+    figures.cases("bad JSON files: refused, byte-identical", command=COMMAND)
     path = store_file(data_dir)
     path.mkdir()
     (path / "inside.txt").write_text("keep me")
@@ -267,7 +268,6 @@ async def test_folder_in_place_of_the_file(
     assert path.is_dir()
     assert [p.name for p in path.iterdir()] == ["inside.txt"]
     assert (path / "inside.txt").read_text() == "keep me"
-    figures.add("bad JSON files: refused, byte-identical", 1, 1, COMMAND)
 
     (path / "inside.txt").unlink()
     path.rmdir()
@@ -279,6 +279,7 @@ async def test_folder_in_place_of_the_file(
 async def test_dangling_symlink_is_never_replaced_by_a_plain_file(
     data_dir: Path, open_store: OpenStore, figures: Figures
 ) -> None:
+    figures.cases("bad JSON files: refused, byte-identical", command=COMMAND)
     path = store_file(data_dir)
     target = data_dir / "elsewhere" / "items.json"  # its folder does not exist
     path.symlink_to(target)
@@ -291,7 +292,6 @@ async def test_dangling_symlink_is_never_replaced_by_a_plain_file(
             assert "\n" not in str(exc)
     assert path.is_symlink() and os.readlink(path) == str(target)
     assert not target.exists() or isinstance(json.loads(target.read_bytes()), dict)
-    figures.add("bad JSON files: refused, byte-identical", 1, 1, COMMAND)
 
     # Once the target's folder exists, a write goes through the link to the target.
     target.parent.mkdir()
@@ -316,6 +316,7 @@ RECORD_LEVEL: dict[str, tuple[dict[str, Any], str]] = {
 async def test_invalid_record_is_reported_and_kept_byte_for_byte(
     name: str, data_dir: Path, open_store: OpenStore, figures: Figures
 ) -> None:
+    figures.cases("invalid records in a good file: shown, kept as they are", command=COMMAND)
     raw, says = RECORD_LEVEL[name]
     path = store_file(data_dir)
     body = orjson.dumps(raw)
@@ -331,7 +332,6 @@ async def test_invalid_record_is_reported_and_kept_byte_for_byte(
     stored = json.loads(path.read_bytes())
     assert list(stored) == ["bad", "ok"] and stored["bad"] == raw
     assert orjson.dumps(stored["bad"]) == body  # field order kept as well
-    figures.add("invalid records in a good file: shown, kept as they are", 1, 1, COMMAND)
 
 
 APP_SUBSET = [
@@ -366,6 +366,7 @@ async def test_app_reports_each_bad_file_and_the_sqlite_pane_keeps_working(
         left, right = panes(app)
         screen = browser(app)
         for n, name in enumerate(APP_SUBSET):
+            figures.cases("bad JSON files in the app: refused, other pane works", command=COMMAND)
             path.write_bytes(CORPUS[name].data)
             before = FileState.of(path)
             await pilot.press("r")
@@ -399,7 +400,6 @@ async def test_app_reports_each_bad_file_and_the_sqlite_pane_keeps_working(
                 total = len(SQLITE_RECORDS) + added
                 await wait_for(pilot, lambda: right.table.total == total)  # noqa: B023
             assert app.is_running
-            figures.add("bad JSON files in the app: refused, other pane works", 1, 1, COMMAND)
         path.write_bytes(b"{}\n")
         await pilot.press("r")
         await wait_for(pilot, lambda: left.error is None)

@@ -144,7 +144,7 @@ async def _read_everything(store: SqliteStore[Any]) -> None:
 async def test_bad_database_files_are_refused_and_left_alone(
     tmp_path: Path, create: bool, figures: Figures
 ) -> None:
-    tried = kept = 0
+    figures.cases("bad SQLite files refused, file untouched", len(BAD_FILES), COMMAND)
     for name, make in BAD_FILES.items():
         folder = tmp_path / name.replace(" ", "_")
         folder.mkdir()
@@ -158,17 +158,15 @@ async def test_bad_database_files_are_refused_and_left_alone(
         assert str(path) in message, (name, message)
         assert "Traceback" not in message and "\n" not in message, (name, message)
         assert _folder_state(folder) == before, f"{name}: the file was changed: {message}"
-        tried += 1
         # It works again at once when the file is out of the way (the same store object).
         path.unlink()
         await store.open()
         assert await store.count() == 0
         await store.close()
-        kept += 1
-    figures.add("bad SQLite files refused, file untouched", tried, kept, COMMAND)
 
 
 async def test_a_folder_where_the_database_should_be(tmp_path: Path, figures: Figures) -> None:
+    figures.cases("bad SQLite files refused, file untouched", 3, COMMAND)
     path = tmp_path / "myapp.db"
     path.mkdir()
     (path / "inside").write_text("keep me")
@@ -181,11 +179,11 @@ async def test_a_folder_where_the_database_should_be(tmp_path: Path, figures: Fi
     (tmp_path / "db" / "myapp.db").mkdir()
     run = cli(tmp_path, "list")
     error(run, "myapp.db", "is a folder")
-    figures.add("bad SQLite files refused, file untouched", 3, 3, COMMAND)
 
 
 async def test_an_empty_file_is_an_empty_database(tmp_path: Path, figures: Figures) -> None:
     """Like an empty JSON file: no records, not an error; reading leaves it empty."""
+    figures.cases("bad SQLite files refused, file untouched", command=COMMAND)
     path = tmp_path / "myapp.db"
     path.write_bytes(b"")
     before = FileState.of(path)
@@ -200,7 +198,6 @@ async def test_an_empty_file_is_an_empty_database(tmp_path: Path, figures: Figur
         await writer.upsert(ExampleItem(id="r1", name="n"))
     async with SqliteStore(path, COLLECTION, ExampleItem, create=False) as reader:
         assert [e.id for e in (await reader.page()).entries] == ["r1"]
-    figures.add("bad SQLite files refused, file untouched", 1, 1, COMMAND)
 
 
 # -- rows whose data is not a record ---------------------------------------------------
@@ -269,6 +266,7 @@ def _stored(path: Path) -> list[tuple[Any, ...]]:
 async def test_bad_rows_are_invalid_entries_and_stay_as_they_are(
     tmp_path: Path, figures: Figures
 ) -> None:
+    figures.cases("bad SQLite rows shown as invalid, kept", len(BAD_ROWS), COMMAND)
     path = tmp_path / "myapp.db"
     _bad_rows_db(path)
     rows_before = _stored(path)
@@ -292,10 +290,10 @@ async def test_bad_rows_are_invalid_entries_and_stay_as_they_are(
         await store.upsert(ExampleItem(id="new", name="new"))
         assert await store.delete("new")
     assert _stored(path) == rows_before  # the bad rows, byte for byte
-    figures.add("bad SQLite rows shown as invalid, kept", len(BAD_ROWS), len(BAD_ROWS), COMMAND)
 
 
 def test_cli_reads_bad_rows_without_a_traceback(tmp_path: Path, figures: Figures) -> None:
+    figures.cases("bad SQLite rows shown as invalid, kept", 5, COMMAND)
     path = tmp_path / "db" / "myapp.db"
     path.parent.mkdir()
     _bad_rows_db(path)
@@ -311,7 +309,6 @@ def test_cli_reads_bad_rows_without_a_traceback(tmp_path: Path, figures: Figures
     plan = ok(cli(tmp_path, "export", "--dry-run"))
     assert "invalid" in plan.out
     assert _stored(path) == rows_before
-    figures.add("bad SQLite rows shown as invalid, kept", 5, 5, COMMAND)
 
 
 # -- the CLI and the app -----------------------------------------------------------------
@@ -326,6 +323,7 @@ CLI_FILES = [
 
 @pytest.mark.parametrize("name", CLI_FILES)
 def test_cli_refuses_bad_files_in_one_line(tmp_path: Path, name: str, figures: Figures) -> None:
+    figures.cases("bad SQLite files refused, file untouched", 4, COMMAND)
     path = tmp_path / "db" / "myapp.db"
     path.parent.mkdir()
     BAD_FILES[name](path)
@@ -333,7 +331,6 @@ def test_cli_refuses_bad_files_in_one_line(tmp_path: Path, name: str, figures: F
     for args in (["list"], ["get", "r00001"], ["export", "--dry-run"], ["add", "--name", "n"]):
         error(cli(tmp_path, *args), str(path))
     assert _folder_state(path.parent) == before
-    figures.add("bad SQLite files refused, file untouched", 4, 4, COMMAND)
 
 
 @pytest.mark.parametrize(
@@ -342,6 +339,7 @@ def test_cli_refuses_bad_files_in_one_line(tmp_path: Path, name: str, figures: F
 async def test_bad_database_keeps_the_json_pane_working(
     tmp_path: Path, name: str, figures: Figures
 ) -> None:
+    figures.cases("bad SQLite files refused, file untouched", command=COMMAND)
     assert await seed_if_empty(tmp_path)
     db = tmp_path / "db" / "myapp.db"
     for extra in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
@@ -369,7 +367,6 @@ async def test_bad_database_keeps_the_json_pane_working(
     names = {r["name"] for r in json.loads(json_file.read_text("utf-8")).values()}
     assert "still works" in names
     assert _folder_state(db.parent) == before
-    figures.add("bad SQLite files refused, file untouched", 1, 1, COMMAND)
 
 
 # -- a cancelled open leaves no thread behind ---------------------------------------------
@@ -403,6 +400,7 @@ _OPEN_AND_CANCEL = textwrap.dedent(
 
 
 def test_a_cancelled_open_stops_its_thread(tmp_path: Path, figures: Figures) -> None:
+    figures.cases("cancelled SQLite opens, no thread left", 60, COMMAND)
     proc = subprocess.run(
         [sys.executable, "-c", _OPEN_AND_CANCEL, str(tmp_path)],
         capture_output=True,
@@ -414,7 +412,6 @@ def test_a_cancelled_open_stops_its_thread(tmp_path: Path, figures: Figures) -> 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr
     assert proc.stdout.strip() == "0", "connection threads still running after close"
-    figures.add("cancelled SQLite opens, no thread left", 60, 60, COMMAND)
 
 
 def test_read_only_commands_create_no_files(tmp_path: Path, figures: Figures) -> None:
@@ -428,6 +425,7 @@ def test_read_only_commands_create_no_files(tmp_path: Path, figures: Figures) ->
         ["export", "--dry-run"],
         ["import", "--dry-run"],
     ]
+    figures.cases("read-only commands that created no file", 2 * len(calls), COMMAND)
     for args in calls:
         cli(data, *args)
         assert not (data / "db").exists(), f"{args} created {list((data / 'db').iterdir())}"
@@ -439,12 +437,12 @@ def test_read_only_commands_create_no_files(tmp_path: Path, figures: Figures) ->
     for args in calls:
         cli(data, *args)
     assert _folder_state(db.parent) == before
-    figures.add("read-only commands that created no file", 2 * len(calls), 2 * len(calls), COMMAND)
 
 
 async def test_app_shows_bad_rows_as_invalid(tmp_path: Path, figures: Figures) -> None:
     """Every bad row is a row of the SQLite pane; stepping through them all (the detail
     panel renders each) crashes nothing and changes nothing."""
+    figures.cases("bad SQLite rows shown as invalid, kept", len(BAD_ROWS), COMMAND)
     assert await seed_if_empty(tmp_path)
     db = tmp_path / "db" / "myapp.db"
     for extra in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
@@ -467,7 +465,6 @@ async def test_app_shows_bad_rows_as_invalid(tmp_path: Path, figures: Figures) -
         assert seen == {"good"} | {name for name, _ in BAD_ROWS}
         assert left.error is None and left.writable
     assert _stored(db) == rows_before
-    figures.add("bad SQLite rows shown as invalid, kept", len(BAD_ROWS), len(BAD_ROWS), COMMAND)
 
 
 async def test_a_row_not_in_utf8_can_be_fixed_in_place(tmp_path: Path) -> None:

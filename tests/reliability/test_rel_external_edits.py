@@ -302,13 +302,14 @@ def _open(kind: str, data_dir: Path) -> JsonStore[ExampleItem] | SqliteStore[Exa
 async def test_same_record_changed_outside_is_a_conflict_and_nothing_is_written(
     figures: Figures, tmp_path: Path, kind: str
 ) -> None:
-    refused = tried = 0
+    attempts = ("edit", "delete", "edit after outside delete", "delete after outside delete")
+    figures.cases(f"same record changed outside: save refused ({kind})", len(attempts), COMMAND)
     store = _open(kind, tmp_path)
     async with store:
         await store.upsert_many(
             [ExampleItem.model_validate(raw_record(f"{n:012x}", f"r{n}")) for n in range(1, 4)]
         )
-    for what in ("edit", "delete", "edit after outside delete", "delete after outside delete"):
+    for what in attempts:
         async with _open(kind, tmp_path) as store:
             target = "000000000001"
             entry = await store.get(target)
@@ -316,7 +317,6 @@ async def test_same_record_changed_outside_is_a_conflict_and_nothing_is_written(
             gone = "outside delete" in what
             _outside(kind, tmp_path, target, None if gone else f"outside {what}")
             before = _state(kind, tmp_path)
-            tried += 1
             with pytest.raises(RecordConflict) as caught:
                 if what.startswith("edit"):
                     record = ExampleItem.model_validate({**entry.raw, "name": "from the form"})
@@ -327,7 +327,6 @@ async def test_same_record_changed_outside_is_a_conflict_and_nothing_is_written(
             assert caught.value.now == ("deleted" if gone else "changed")
             assert target in str(caught.value) and "outside" in str(caught.value)
             assert _state(kind, tmp_path) == before
-            refused += 1
             # The store works on: it now holds the outside version, and a save based on
             # that version goes through.
             now = await store.get(target)
@@ -351,7 +350,6 @@ async def test_same_record_changed_outside_is_a_conflict_and_nothing_is_written(
         record = ExampleItem.model_validate({**entry.raw, "name": "fine"})
         await store.upsert(record, expect=dict(reversed(list(entry.raw.items()))))
         assert (await store.get("000000000002")).raw["name"] == "fine"  # type: ignore[union-attr]
-    figures.add(f"same record changed outside: save refused ({kind})", tried, refused, COMMAND)
 
 
 # -- the app ------------------------------------------------------------------------------
@@ -381,6 +379,7 @@ async def _open_form_on(pilot: Any, app: BrowserApp, pane_index: int) -> str:
 async def test_app_refuses_to_overwrite_a_record_changed_outside(
     figures: Figures, seeded: Path, kind: str
 ) -> None:
+    figures.cases(f"app: same record changed outside, refused ({kind})", command=COMMAND)
     app = BrowserApp(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -430,10 +429,10 @@ async def test_app_refuses_to_overwrite_a_record_changed_outside(
         )
         assert pane.current is not None
         assert pane.current.raw["description"] == "changed behind the app"
-    figures.add(f"app: same record changed outside, refused ({kind})", 1, 1, COMMAND)
 
 
 async def test_app_save_again_overwrites_deliberately(seeded: Path, figures: Figures) -> None:
+    figures.cases("app: conflict, then a deliberate overwrite (JSON)", command=COMMAND)
     app = BrowserApp(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -449,12 +448,12 @@ async def test_app_save_again_overwrites_deliberately(seeded: Path, figures: Fig
         await wait_for(pilot, lambda: pane.current is not None and pane.current.id == record_id)
     final = json.loads(json_path(seeded).read_text("utf-8"))[record_id]
     assert final["name"].endswith(" X")
-    figures.add("app: conflict, then a deliberate overwrite (JSON)", 1, 1, COMMAND)
 
 
 async def test_app_save_keeps_an_outside_edit_of_another_record(
     seeded: Path, figures: Figures
 ) -> None:
+    figures.cases("app: other record changed outside, both kept (JSON)", command=COMMAND)
     app = BrowserApp(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -477,13 +476,13 @@ async def test_app_save_keeps_an_outside_edit_of_another_record(
     final = json.loads(json_path(seeded).read_text("utf-8"))
     assert final[record_id]["name"].endswith(" edited")
     assert final[other]["description"] == "changed behind the app"
-    figures.add("app: other record changed outside, both kept (JSON)", 1, 1, COMMAND)
 
 
 @pytest.mark.parametrize("kind", ["json", "sqlite"])
 async def test_app_delete_of_a_record_changed_outside_is_refused(
     seeded: Path, figures: Figures, kind: str
 ) -> None:
+    figures.cases(f"app: delete of a record changed outside, refused ({kind})", command=COMMAND)
     from tui.screens.confirm import ConfirmScreen
 
     app = BrowserApp(seeded)
@@ -511,7 +510,6 @@ async def test_app_delete_of_a_record_changed_outside_is_refused(
                 and pane.current.raw.get("description") == "changed behind the app"
             ),
         )
-    figures.add(f"app: delete of a record changed outside, refused ({kind})", 1, 1, COMMAND)
 
 
 def test_same_value_is_json_equality() -> None:

@@ -126,6 +126,7 @@ async def _all_writes(store: JsonStore[ExampleItem], path: Path, names: dict[str
 async def test_json_writes_keep_the_file_and_folder_modes(
     tmp_path: Path, file_mode: int, figures: Figures
 ) -> None:
+    figures.cases(MODES, command=COMMAND)
     data = tmp_path / "data"
     folder = data / "json"
     folder.mkdir(parents=True)
@@ -138,10 +139,10 @@ async def test_json_writes_keep_the_file_and_folder_modes(
         await _all_writes(store, path, names)
     assert (mode(path), mode(folder), mode(data)) == (file_mode, 0o750, 0o711)
     assert not _temp_files(folder)
-    figures.add(MODES, 1, 1, COMMAND)
 
 
 async def test_sqlite_writes_keep_the_database_mode(tmp_path: Path, figures: Figures) -> None:
+    figures.cases(MODES, command=COMMAND)
     db = tmp_path / "data" / "db" / "myapp.db"
     async with SqliteStore(db, "example_items", ExampleItem) as store:
         await store.upsert(ExampleItem(id=rid(1), name="one"))
@@ -159,12 +160,12 @@ async def test_sqlite_writes_keep_the_database_mode(tmp_path: Path, figures: Fig
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert {r[0] for r in conn.execute("SELECT id FROM example_items")} == {rid(2), rid(3)}
-    figures.add(MODES, 1, 1, COMMAND)
 
 
 async def test_new_stores_are_private_to_the_user(
     tmp_path: Path, umask: int, figures: Figures
 ) -> None:
+    figures.cases(MODES, command=COMMAND)
     json_data, sqlite_data = tmp_path / "j" / "data", tmp_path / "s" / "data"
     async with config.json_store(json_data) as js:
         await js.upsert(ExampleItem(id=rid(1), name="one"))
@@ -177,17 +178,16 @@ async def test_new_stores_are_private_to_the_user(
         files = [sqlite_data / "db" / f"myapp.db{suffix}" for suffix in ("", "-wal", "-shm")]
         assert [mode(f) for f in files] == [0o600] * 3
     assert (mode(sqlite_data), mode(sqlite_data / "db")) == (0o700, 0o700)
-    figures.add(MODES, 1, 1, COMMAND)
 
 
 def test_the_cli_creates_private_stores(tmp_path: Path, figures: Figures) -> None:
+    figures.cases(MODES, command=COMMAND)
     data = tmp_path / "data"
     ok(cli(data, "add", "--name", "json one", "--backend", "json"))
     ok(cli(data, "add", "--name", "sqlite one"))
     assert mode(data) == 0o700
     assert (mode(data / "json"), mode(data / "json" / "example_items.json")) == (0o700, 0o600)
     assert (mode(data / "db"), mode(data / "db" / "myapp.db")) == (0o700, 0o600)
-    figures.add(MODES, 1, 1, COMMAND)
 
 
 @pytest.mark.skipif(ROOT, reason="root ignores permission bits: cannot make EACCES by chmod")
@@ -230,6 +230,7 @@ async def test_a_file_we_may_not_read_is_never_overwritten(tmp_path: Path) -> No
 async def test_a_symlinked_json_file_is_written_through(
     tmp_path: Path, relative: bool, figures: Figures
 ) -> None:
+    figures.cases(LINKS, command=COMMAND)
     folder, elsewhere = tmp_path / "data" / "json", tmp_path / "elsewhere"
     folder.mkdir(parents=True)
     elsewhere.mkdir()
@@ -250,10 +251,10 @@ async def test_a_symlinked_json_file_is_written_through(
     assert not _temp_files(folder, elsewhere)
     # The lock is the target's: a store on the link and one on the target share it.
     assert jsonio.lock_path_for(link) == jsonio.lock_path_for(target)
-    figures.add(LINKS, 1, 1, COMMAND)
 
 
 async def test_a_dangling_symlink_gets_its_target_created(tmp_path: Path, figures: Figures) -> None:
+    figures.cases(LINKS, command=COMMAND)
     target = tmp_path / "elsewhere" / "real.json"
     target.parent.mkdir()
     link = tmp_path / "example_items.json"
@@ -262,7 +263,6 @@ async def test_a_dangling_symlink_gets_its_target_created(tmp_path: Path, figure
         await store.upsert(ExampleItem(id=rid(1), name="one"))
     assert link.is_symlink() and _names(target) == {rid(1): "one"}
     assert mode(target) == 0o600
-    figures.add(LINKS, 1, 1, COMMAND)
 
 
 def _loop(tmp_path: Path) -> Path:
@@ -289,6 +289,7 @@ def _into_missing_folder(tmp_path: Path) -> Path:
 async def test_a_symlink_that_cannot_be_followed_is_a_clear_error(
     tmp_path: Path, make: Callable[[Path], Path], figures: Figures
 ) -> None:
+    figures.cases(LINKS, command=COMMAND)
     link = make(tmp_path)
     pointer = os.readlink(link)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -301,7 +302,6 @@ async def test_a_symlink_that_cannot_be_followed_is_a_clear_error(
     assert link.is_symlink() and os.readlink(link) == pointer
     after = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock"))
     assert after == before
-    figures.add(LINKS, 1, 1, COMMAND)
 
 
 # -- collection names ----------------------------------------------------------------
@@ -339,24 +339,25 @@ def test_collection_names_that_are_not_plain_are_refused(
         lambda: config.sqlite_store(data, name),
         lambda: config.model_for(name),
     ]
+    figures.cases(NAMES, len(attempts), COMMAND)
     for attempt in attempts:
         with pytest.raises(StoreError) as caught:
             attempt()
         assert "collection name" in str(caught.value)
     assert not data.exists()
-    figures.add(NAMES, len(attempts), len(attempts), COMMAND)
 
 
 def test_an_unknown_plain_collection_is_a_clear_error(tmp_path: Path, figures: Figures) -> None:
+    figures.cases(NAMES, command=COMMAND)
     with pytest.raises(StoreError, match="unknown collection 'other'"):
         config.json_store(tmp_path, "other")
     assert config.model_for("example_items") is ExampleItem
-    figures.add(NAMES, 1, 1, COMMAND)
 
 
 async def test_a_database_folder_that_cannot_be_made_is_a_clear_error(
     tmp_path: Path, figures: Figures
 ) -> None:
+    figures.cases(MODES, command=COMMAND)
     not_a_folder = tmp_path / "data"
     not_a_folder.write_bytes(b"a file\n")
     store = SqliteStore(not_a_folder / "db" / "myapp.db", "example_items", ExampleItem)
@@ -364,4 +365,3 @@ async def test_a_database_folder_that_cannot_be_made_is_a_clear_error(
         await store.open()
     assert str(not_a_folder) in str(caught.value) and "Error" not in str(caught.value)
     assert not_a_folder.read_bytes() == b"a file\n"
-    figures.add(MODES, 1, 1, COMMAND)

@@ -23,6 +23,8 @@ from tui.screens.record_form import RecordForm, split_tags
 from tui.stores import FileFormatError, JsonStore, SqliteStore
 
 COMMAND = "TUI_RELIABILITY=long .venv/bin/pytest tests/reliability/test_rel_fuzz.py"
+FUZZED_FILES = "fuzzed JSON files: loaded exactly or refused, unwritten"
+FUZZED_FORMS = "fuzzed form inputs: saved as typed or refused with a message"
 EITHER = object()  # the oracle does not say (deeper nesting than a mutation makes)
 ERROR = object()
 
@@ -196,32 +198,28 @@ def test_loader_on_mutated_store_files(tmp_path: Path, figures: Figures) -> None
     )
     @given(store_files())
     def run(data: bytes) -> None:
+        figures.cases(FUZZED_FILES, command=COMMAND)
         seen["loaded" if check_one_file(tmp_path, data) else "refused"] += 1
 
     run()
-    tried = seen["loaded"] + seen["refused"]
     assert seen["loaded"] and seen["refused"]  # both sides of the oracle were reached
-    figures.add("fuzzed JSON files: loaded exactly or refused, unwritten", tried, tried, COMMAND)
 
 
 def test_loader_on_random_json_values(tmp_path: Path, figures: Figures) -> None:
     """Any JSON document at all as a store file (most are not an object of records)."""
-    count = 0
 
     @settings(max_examples=amount(150, 2000), deadline=None, database=None)
     @given(json_values(12), st.integers(0, 2))
     def run(value: Any, kind: int) -> None:
-        nonlocal count
         data = (
             orjson.dumps(value, option=orjson.OPT_INDENT_2)
             if kind == 0
             else json.dumps(value, indent=kind, ensure_ascii=kind == 1).encode()
         )
+        figures.cases(FUZZED_FILES, command=COMMAND)
         check_one_file(tmp_path, data)
-        count += 1
 
     run()
-    figures.add("fuzzed JSON files: loaded exactly or refused, unwritten", count, count, COMMAND)
 
 
 # -- the record form ------------------------------------------------------------------------
@@ -362,13 +360,10 @@ def test_form_on_random_typed_text(tmp_path: Path, figures: Figures) -> None:
     def run(cases: list[dict[str, Any]]) -> None:
         nonlocal run_number
         run_number += 1
+        figures.cases(FUZZED_FORMS, len(cases), COMMAND)
         saved, refused = asyncio.run(fill_forms(cases, tmp_path / str(run_number)))
         outcomes["saved"] += saved
         outcomes["refused"] += refused
 
     run()
     assert outcomes["saved"] and outcomes["refused"]  # both outcomes were reached
-    tried = outcomes["saved"] + outcomes["refused"]
-    figures.add(
-        "fuzzed form inputs: saved as typed or refused with a message", tried, tried, COMMAND
-    )

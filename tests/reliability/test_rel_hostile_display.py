@@ -120,6 +120,9 @@ class Watch:
 async def test_hostile_values_everywhere_in_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures
 ) -> None:
+    # tables and details for every value; clicks, form, confirm and raw view for a sample
+    shown = len(VALUES) * 2 + len(SAMPLE) * 5
+    figures.cases("hostile values x places shown literally", shown, COMMAND)
     await seed(tmp_path)
     app = BrowserApp(tmp_path)
     watch = Watch(app, monkeypatch)
@@ -182,8 +185,6 @@ async def test_hostile_values_everywhere_in_the_app(
             await wait_for(pilot, lambda: not isinstance(app.screen, RawFileScreen))
             assert app.is_running and not watch.calls
         assert sampled == len(SAMPLE)
-        shown = len(VALUES) * 2 + sampled * 5  # tables, details; clicks, form, confirm, raw
-        figures.add("hostile values x places shown literally", shown, shown, COMMAND)
 
         # Transfer confirmations list hostile ids.
         for key in ("x", "i"):
@@ -238,6 +239,9 @@ def test_hostile_values_on_the_command_line(tmp_path: Path, figures: Figures) ->
         ["edit", some_id, "--description", "\x1b[2J[@click=app.quit]"],
         ["delete", records("j")[1]["id"], "--backend", "json"],
     ]
+    figures.cases(
+        "hostile values x CLI commands shown literally", len(calls) * len(VALUES), COMMAND
+    )
     runs = cli_many(data_dir, calls)
     for run in runs:
         assert "Traceback" not in run.err, str(run)
@@ -251,17 +255,12 @@ def test_hostile_values_on_the_command_line(tmp_path: Path, figures: Figures) ->
     listed = runs[2].json()
     names = {r["name"] for r in listed}  # the exact data, JSON-escaped
     assert set(VALUES.values()) <= names
-    figures.add(
-        "hostile values x CLI commands shown literally",
-        len(calls) * len(VALUES),
-        len(calls) * len(VALUES),
-        COMMAND,
-    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 def test_no_escape_from_a_value_reaches_a_real_terminal(tmp_path: Path, figures: Figures) -> None:
     """The bytes the app writes to a real pty hold none of the values' own sequences."""
+    figures.cases("hostile values through a real pty, no escape", len(VALUES), COMMAND)
     data_dir = tmp_path / "data"
     asyncio.run(seed(data_dir))
     term = Terminal([sys.executable, "-m", "tui", "--data-dir", str(data_dir)], cwd=tmp_path)
@@ -299,4 +298,3 @@ def test_no_escape_from_a_value_reaches_a_real_terminal(tmp_path: Path, figures:
         "\u200b".encode(),
     ):
         assert sequence not in raw, sequence
-    figures.add("hostile values through a real pty, no escape", len(VALUES), len(VALUES), COMMAND)

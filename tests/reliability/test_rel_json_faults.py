@@ -245,6 +245,7 @@ async def test_folder_fsync_failing_after_the_rename_is_reported_as_saved(
 ) -> None:
     """The rename happened: the store says so (not "unchanged"), holds the new state, and
     the next write builds on it."""
+    figures.cases("JSON save I/O faults injected", command=COMMAND)
     path, original, before = _setup(tmp_path, "ours")
     store = JsonStore(path, ExampleItem)
     await store.open()
@@ -268,4 +269,3 @@ async def test_folder_fsync_failing_after_the_rename_is_reported_as_saved(
     assert _on_disk(path) == _after_edit(before) == await _view(store)
     await store.delete(rid(4))
     assert _on_disk(path) == {k: v for k, v in _after_edit(before).items() if k != rid(4)}
-    figures.add("JSON save I/O faults injected", 1, 1, COMMAND)

@@ -44,6 +44,7 @@ def _names(data_dir: Path) -> list[str]:
 async def test_app_add_that_was_not_synced_closes_the_form_and_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures
 ) -> None:
+    figures.cases("writes landed but not synced: reported as saved", command=COMMAND)
     await seed_if_empty(tmp_path)
     calls = _landed_but_not_synced(monkeypatch, "upsert")
     app = BrowserApp(tmp_path)
@@ -61,7 +62,6 @@ async def test_app_add_that_was_not_synced_closes_the_form_and_warns(
         assert not any(n.severity == "error" for n in app._notifications)
     assert calls == ["upsert"]
     assert _names(tmp_path).count("Landed once") == 1
-    figures.add("writes landed but not synced: reported as saved", 1, 1, COMMAND)
 
 
 def test_cli_add_that_was_not_synced_exits_0_with_a_warning(

@@ -114,7 +114,7 @@ async def test_full_disk_during_upsert(tmp_path: Path, figures: Figures) -> None
         assert "after" in on_disk(path)
     finally:
         await store.close()
-    figures.add("SQLite faults injected (full disk, upsert)", faults, clean, COMMAND)
+        figures.add("SQLite faults injected (full disk, upsert)", faults, clean, COMMAND)
 
 
 async def test_full_disk_during_import(tmp_path: Path, figures: Figures) -> None:
@@ -150,12 +150,13 @@ async def test_full_disk_during_import(tmp_path: Path, figures: Figures) -> None
         assert "after" in on_disk(path)
     finally:
         await store.close()
-    figures.add("SQLite faults injected (full disk, import)", faults, clean, COMMAND)
+        figures.add("SQLite faults injected (full disk, import)", faults, clean, COMMAND)
 
 
 async def test_full_disk_then_delete_frees_space(tmp_path: Path, figures: Figures) -> None:
     """A delete needs no new page: it goes through on a full disk, and the space it
     frees takes a record that did not fit before."""
+    figures.cases("SQLite faults injected (full disk, delete)", command=COMMAND)
     path = tmp_path / "myapp.db"
     store = await seeded_store(path, 100)
     try:
@@ -174,13 +175,13 @@ async def test_full_disk_then_delete_frees_space(tmp_path: Path, figures: Figure
         assert on_disk(path).keys() == after_delete.keys() | {"other"}
     finally:
         await store.close()
-    figures.add("SQLite faults injected (full disk, delete)", 1, 1, COMMAND)
 
 
 @pytest.mark.parametrize("operation", ["upsert", "delete", "import"])
 async def test_read_only_database_refuses_every_write(
     tmp_path: Path, operation: str, figures: Figures
 ) -> None:
+    figures.cases("SQLite faults injected (read-only)", 3, COMMAND)
     path = tmp_path / "myapp.db"
     store = await seeded_store(path, 50)
     try:
@@ -202,7 +203,6 @@ async def test_read_only_database_refuses_every_write(
         assert on_disk(path).keys() == old.keys() - {"r00002"}
     finally:
         await store.close()
-    figures.add("SQLite faults injected (read-only)", 3, 3, COMMAND)
 
 
 async def test_pages_damaged_under_an_open_store(tmp_path: Path, figures: Figures) -> None:
@@ -213,14 +213,15 @@ async def test_pages_damaged_under_an_open_store(tmp_path: Path, figures: Figure
     await store.close()
     good = path.read_bytes()
     assert not Path(f"{path}-wal").exists()  # checkpointed on close: all in the file
-    faults = clean = 0
+    reads = ("page", "count", "iter", "get", "upsert")
+    figures.cases("SQLite faults injected (damaged pages)", len(reads), COMMAND)
     store = SqliteStore(path, COLLECTION, ExampleItem)
     await store.open()
     try:
         damaged = bytearray(good)
         damaged[4096 * 2 :] = bytes(range(256)) * ((len(good) - 8192) // 256)
         path.write_bytes(bytes(damaged[: len(good)]))
-        for read in ("page", "count", "iter", "get", "upsert"):
+        for read in reads:
             with pytest.raises(StoreError) as caught:
                 if read == "page":
                     await store.page(limit=500)
@@ -234,15 +235,12 @@ async def test_pages_damaged_under_an_open_store(tmp_path: Path, figures: Figure
                 else:
                     await store.upsert(ExampleItem(id="r00299", name="changed"))
             assert_clear(caught.value, path, "damaged")
-            faults += 1
         path.write_bytes(good)
         await store.reload()
         assert await store.count() == 300
-        clean = faults
     finally:
         await store.close()
     assert len(on_disk(path)) == 300
-    figures.add("SQLite faults injected (damaged pages)", faults, clean, COMMAND)
 
 
 async def test_app_reports_a_failed_sqlite_write_and_works_again(
@@ -259,7 +257,7 @@ async def test_app_reports_a_failed_sqlite_write_and_works_again(
     assert await seed_if_empty(tmp_path)
     path = tmp_path / "db" / "myapp.db"
     app = BrowserApp(tmp_path)
-    faults = clean = 0
+    figures.cases("SQLite faults injected (in the app)", 2, COMMAND)  # a save, a delete
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         _, right = panes(app)
@@ -278,8 +276,7 @@ async def test_app_reports_a_failed_sqlite_write_and_works_again(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(errors()) == 1)
         assert str(path) in errors()[0] and "read-only" in errors()[0], errors()
-        faults += 1
-        clean += on_disk(path) == old
+        assert on_disk(path) == old
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, RecordForm))
         await pilot.press("d")
@@ -287,13 +284,10 @@ async def test_app_reports_a_failed_sqlite_write_and_works_again(
         await pilot.press("y")
         await wait_for(pilot, lambda: len(errors()) == 2)
         assert "read-only" in errors()[1], errors()
-        faults += 1
-        clean += on_disk(path) == old
+        assert on_disk(path) == old
         await store.db.execute("PRAGMA query_only = 0")
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_for(pilot, lambda: len(on_disk(path)) == len(old) - 1)
         assert len(errors()) == 2
-    assert clean == faults
-    figures.add("SQLite faults injected (in the app)", faults, clean, COMMAND)
