@@ -209,6 +209,14 @@ class BrowserScreen(Screen[None]):
         entry = pane.current
         if entry is None:
             self.notify("No record selected", severity="warning")
+        elif not entry.addressable:
+            self.notify(
+                f"Cannot {what} the {pane.kind_title} store: record {printable(entry.id)}: "
+                f"{printable(entry.error or '')}. Fix its row with the sqlite3 shell.",
+                severity="error",
+                markup=False,
+            )
+            return None
         return entry
 
     def action_edit(self) -> None:

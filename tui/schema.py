@@ -47,15 +47,28 @@ def _parse_timestamp(value: Any) -> Any:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             return value  # let pydantic report it in its own words
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        return _writable(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    if isinstance(value, datetime):
+        return _writable(value if value.tzinfo else value.replace(tzinfo=UTC))
     return value
+
+
+def _writable(stamp: datetime) -> datetime:
+    """``stamp`` if it can be written in UTC: 0001-01-01 with a positive offset (or 9999-12-31
+    with a negative one) is before year 1 (after 9999) in UTC, which no datetime holds."""
+    try:
+        stamp.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{stamp.isoformat()} is out of range once in UTC") from None
+    return stamp
 
 
 def parse_timestamp(value: Any) -> datetime | None:
     """A stored timestamp as an aware datetime, or None when it is not one."""
-    parsed = _parse_timestamp(value)
+    try:
+        parsed = _parse_timestamp(value)
+    except ValueError:  # a time that is not writable in UTC
+        return None
     return parsed if isinstance(parsed, datetime) else None
 
 

@@ -161,6 +161,16 @@ class Entry(Generic[T]):
         """Validated, valid or not."""
         return self.record is not None or self.error is not None
 
+    @property
+    def addressable(self) -> bool:
+        """Whether the store finds this entry by its ``id`` (a SQLite id that is not text,
+        shown escaped, does not lead back to its row: no edit or delete may use it)."""
+        return self.error is None or not self.error.endswith(UNADDRESSABLE)
+
+
+UNADDRESSABLE = "the record cannot be edited or deleted by id"
+"""How an invalid entry's error ends when its id does not lead back to it."""
+
 
 def make_entry(model: type[T], key: str, raw: Any) -> Entry[T]:
     """Validate one stored value into an entry (valid or not)."""

@@ -24,6 +24,7 @@ from tui.schema import format_timestamp, parse_timestamp
 from tui.stores.base import (
     ANY,
     DEFAULT_QUERY,
+    UNADDRESSABLE,
     DatabaseError,
     Entry,
     FileSignature,
@@ -341,6 +342,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
     def _raw(self, row: sqlite3.Row | tuple[Any, ...]) -> tuple[str, Any, str | None]:
         """(id, stored value, why it is not JSON) for a row, without validating it."""
         record_id, text, created_at, updated_at = row
+        if not _plain_id(record_id):
+            return _odd_id(record_id, text)
         try:
             raw = parse_json_value(text)
         except (ValueError, TypeError) as exc:
@@ -717,12 +720,12 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
     def _raws(self, rows: list[Any]) -> list[tuple[str, Any, str | None]]:
         """:meth:`_raw` of each row of :meth:`_rows_in_storage_order`, the UTF-8 texts
         parsed as one batch."""
-        texts = [row[1] for row in rows if row[2]]
+        texts = [row[1] for row in rows if row[2] and _plain_id(row[0])]
         parsed = iter(parse_json_values(texts) if texts else ())
         raws: list[tuple[str, Any, str | None]] = []
         add = raws.append
         for record_id, data, is_text, created_at, updated_at in rows:
-            if not is_text:
+            if not is_text or not _plain_id(record_id):
                 add(self._raw((record_id, data, created_at, updated_at)))
                 continue
             raw = next(parsed)
@@ -946,10 +949,34 @@ def _fill_timestamps(raw: dict[str, Any], created_at: Any, updated_at: Any) -> N
         raw["updated_at"] = _column_timestamp(updated_at)
 
 
+def _plain_id(record_id: object) -> bool:
+    """Whether a row's id is UTF-8 text, the only kind a record can be found by."""
+    return isinstance(record_id, str) and not isinstance(record_id, NotUtf8)
+
+
+def _odd_id(record_id: object, data: object) -> tuple[str, Any, str]:
+    """A row whose id is not UTF-8 text (a blob, a number, NULL, bad bytes: a table not made
+    by us may hold them): an invalid record, its id as SQL would write it (or escaped), its
+    data as text. It is shown and kept; it cannot be found again by the id shown."""
+    if isinstance(record_id, NotUtf8):
+        shown, kind = str(record_id), "TEXT that is not UTF-8 (shown escaped)"
+    elif isinstance(record_id, bytes):
+        shown, kind = f"x'{record_id.hex()}'", "a blob"
+    elif record_id is None:
+        shown, kind = "NULL", "NULL"
+    else:
+        shown, kind = str(record_id), f"a number ({type(record_id).__name__})"
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "backslashreplace")
+    elif not isinstance(data, str):
+        data = str(data)
+    return shown, str(data), f"id column is {kind}, not text: {UNADDRESSABLE}"
+
+
 def _column_timestamp(value: Any) -> Any:
     # Columns hold SQLite's zone-less CURRENT_TIMESTAMP (UTC): written as the JSON layout
     # writes times, with Z, so an exported record does not read as a naive time elsewhere.
-    parsed = parse_timestamp(value)
+    parsed = parse_timestamp(value)  # None for one that UTC moves out of range, too
     return value if parsed is None else format_timestamp(parsed)
 
 
