@@ -229,20 +229,23 @@ class BrowserScreen(Screen[None]):
         initial = {**entry.raw, "id": entry.id} if isinstance(entry.raw, dict) else {"id": entry.id}
         from tui.screens.record_form import RecordForm
 
-        form = RecordForm(
-            pane.store.model,
-            f"Edit in {pane.kind_title} store",
-            dict(initial),
-            submit=self._submitter(pane, entry),
-        )
+        form = RecordForm(pane.store.model, f"Edit in {pane.kind_title} store", dict(initial))
+        form.submit = self._submitter(pane, entry, form.rebase)
         self.app.push_screen(form)
 
     def _submitter(
-        self, pane: StorePane, entry: Entry[Any] | None = None
+        self,
+        pane: StorePane,
+        entry: Entry[Any] | None = None,
+        rebase: Callable[[dict[str, Any]], list[str]] | None = None,
     ) -> Callable[[BaseRecord], Awaitable[str | None]]:
         """The form's save: write into the pane that was focused when it opened, only if
         the record on disk is still the version the form was opened from (``entry``; for
-        an add, no record with the id). None when saved, else what the form shows."""
+        an add, no record with the id). None when saved, else what the form shows.
+
+        When the record changed on disk meanwhile, ``rebase`` moves the form onto the new
+        version (untouched inputs take its values) so that a second save writes only what
+        was typed over it, never back the values it replaced."""
         expect: Any = ABSENT if entry is None else entry.raw
 
         async def submit(record: BaseRecord) -> str | None:
@@ -262,22 +265,34 @@ class BrowserScreen(Screen[None]):
                     )
                     return "Not added: a record with this id exists already"
                 # Saving again overwrites the version the pane now shows, deliberately.
+                both: list[str] = []
                 with contextlib.suppress(StoreError):
                     now = await store.get(record.id)
                     expect = ABSENT if now is None else now.raw
+                    if now is not None and isinstance(now.raw, dict) and rebase is not None:
+                        both = rebase(now.raw)
                 pane.refresh_from_store(keep_id=record.id)
                 what = "deleted" if exc.now == "deleted" else "changed"
                 self.notify(
                     f"Not saved: record {printable(record.id)!r} was {what} outside the app "
                     f"since you opened it; the {pane.kind_title} pane now shows the version "
-                    "on disk. Your values are still in the form.",
+                    "on disk. What you typed is still in the form.",
                     title="Changed outside the app",
                     severity="warning",
                     markup=False,
                 )
+                if what == "deleted":
+                    return (
+                        "This record was deleted outside the app. "
+                        "Ctrl+S saves it again with these values; Esc leaves it deleted."
+                    )
+                clash = (
+                    f" You and the outside change both changed: {', '.join(both)}." if both else ""
+                )
                 return (
-                    f"This record was {what} outside the app (the list shows it now). "
-                    "Ctrl+S saves your values over it; Esc keeps the version on disk."
+                    "This record was changed outside the app: the fields you did not "
+                    f"change now show the version on disk.{clash} Ctrl+S saves your changes "
+                    "over it; Esc keeps the version on disk."
                 )
             except StoreError as exc:
                 self.notify(f"Not saved: {printable(str(exc))}", severity="error", markup=False)

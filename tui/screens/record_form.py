@@ -11,6 +11,7 @@ character as a visible placeholder, so no stored byte reaches the terminal as a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import types
 from collections.abc import Awaitable, Callable
@@ -226,6 +227,10 @@ class RecordForm(ModalScreen[BaseRecord | None]):
         if self.adding:
             self.fields.append(FormField(ID_FIELD, "str"))
         self._checked: dict[str, str | bool] = {}
+        # What each input showed when the form opened (or was last rebased on the version
+        # on disk): an input still showing it is untouched, and its stored value is kept
+        # exactly, not rebuilt from its text (tags "a,b" or " x" would not survive that).
+        self._started: dict[str, str | bool] = {}
 
     # -- building -------------------------------------------------------------------------
 
@@ -246,14 +251,21 @@ class RecordForm(ModalScreen[BaseRecord | None]):
             return display_value(field, _default_of(self.model.model_fields[field.name]))
         return ""
 
-    def _make_input(self, field: FormField) -> Widget:
+    def _start_value(self, field: FormField) -> str | bool:
+        """What the input of ``field`` shows for ``self.initial``."""
         if field.kind == "bool":
             value = self.initial.get(field.name)
             if value is None and self.adding:
                 value = _default_of(self.model.model_fields[field.name])
+            return bool(value)
+        return self._initial_text(field)
+
+    def _make_input(self, field: FormField) -> Widget:
+        start = self._started[field.name] = self._start_value(field)
+        if isinstance(start, bool):
             return Checkbox(
                 _literal(field.name),
-                value=bool(value),
+                value=start,
                 id=field.widget_id,
                 classes="form-input",
             )
@@ -270,7 +282,7 @@ class RecordForm(ModalScreen[BaseRecord | None]):
         elif field.kind == "float":
             input_type = "number"
         return LiteralInput(
-            value=self._initial_text(field),
+            value=start,
             placeholder=placeholder,
             type=input_type,
             id=field.widget_id,
@@ -377,28 +389,74 @@ class RecordForm(ModalScreen[BaseRecord | None]):
             self._set_error(field.name, "")
         self._set_error(None, "")
 
+    def untouched(self, field: FormField) -> bool:
+        """Whether the input of ``field`` still shows what it started with."""
+        return self._raw_value(field) == self._started.get(field.name, _UNSET)
+
     def build_record(self) -> BaseRecord | None:
-        """Validate the form; show errors beside their fields and return None if invalid."""
+        """Validate the form; show errors beside their fields and return None if invalid.
+
+        An edit keeps the stored value of every field whose input is untouched; only the
+        fields typed in take their values from the text. Should a kept value not validate
+        (an invalid record being fixed), the text its input shows is used instead: what
+        the user sees is what is saved.
+        """
         self._clear_errors()
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         self._checked = {field.name: self._raw_value(field) for field in self.fields}
+        kept = set()
+        if not self.adding:
+            kept = {f.name for f in self.fields if f.name in self.initial and self.untouched(f)}
         for field in self.fields:
+            if field.name in kept:
+                continue
             try:
                 values[field.name] = self._field_value(field)
             except ValueError as error:
                 errors[field.name] = str(error)
-        data = {**self.initial, **values}
-        record: BaseRecord | None = None
-        try:
-            record = self.model.model_validate(data)
-        except ValidationError as error:
-            for name, message in field_errors(error).items():
-                errors.setdefault(name, message)
+        record, invalid = self._validate({**self.initial, **values})
+        retry = kept & invalid.keys()
+        if retry:
+            for field in self.fields:
+                if field.name in retry:
+                    with contextlib.suppress(ValueError):
+                        values[field.name] = self._field_value(field)
+            record, invalid = self._validate({**self.initial, **values})
+        for name, message in invalid.items():
+            errors.setdefault(name, message)
         if errors:
             self._show_errors(errors)
             return None
         return record
+
+    def _validate(self, data: dict[str, Any]) -> tuple[BaseRecord | None, dict[str, str]]:
+        try:
+            return self.model.model_validate(data), {}
+        except ValidationError as error:
+            return None, field_errors(error)
+
+    def rebase(self, now: dict[str, Any]) -> list[str]:
+        """Base the form on ``now``, the record as it is on disk since it opened: inputs
+        the user has not touched show its values; typed ones keep the typing. Returns the
+        fields that were typed in and changed on disk as well."""
+        both: list[str] = []
+        self.initial = {**now, ID_FIELD: self.initial.get(ID_FIELD, now.get(ID_FIELD))}
+        for field in self.fields:
+            fresh = self._start_value(field)
+            widget = self.query_one(f"#{field.widget_id}")
+            if self.untouched(field):
+                if isinstance(widget, Checkbox):
+                    widget.value = bool(fresh)
+                elif isinstance(widget, Input):
+                    widget.value = str(fresh)
+            elif fresh != self._started.get(field.name):
+                both.append(field.name)
+            self._started[field.name] = fresh
+        info = self._info_line()
+        for label in self.query("#form-info").results(Label):
+            label.update(_literal(info))
+        return both
 
     def _show_errors(self, errors: dict[str, str]) -> None:
         names = {field.name for field in self.fields}
