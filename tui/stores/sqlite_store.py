@@ -133,6 +133,12 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         self._read_lock = threading.Lock()
         self._running_read: _Read | None = None
         self._writes = 0
+        # Reads share the connection with our write transactions, and would see their
+        # rows before the COMMIT (an import's first batches, maybe rolled back by a
+        # Cancel): other tasks' reads wait for the write to end.
+        self._writer: asyncio.Task[Any] | None = None
+        self._no_write = asyncio.Event()
+        self._no_write.set()
 
     @classmethod
     def in_data_dir(
@@ -299,6 +305,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
 
     async def changed_on_disk(self) -> bool:
         """True when another connection committed since we last looked."""
+        if self._writes:
+            return False  # our own transaction is what grows the files: looked at after
         current = self._file_signature()
         if current != self._signature:
             self._signature = current
@@ -377,6 +385,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         has not started yet: the connection's single thread moves on to the newer query
         at once. Its "interrupted" error goes nowhere: nobody awaits it any more.
         """
+        while self._writes and asyncio.current_task() is not self._writer:
+            await self._no_write.wait()
         db = self.db
         read = _Read()
 
@@ -779,11 +789,16 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             )
         with self._read_lock:
             self._writes += 1
+        self._writer = asyncio.current_task()
+        self._no_write.clear()
         try:
             return await self._write_transaction(db, work)
         finally:
             with self._read_lock:
                 self._writes -= 1
+                if self._writes == 0:
+                    self._writer = None
+                    self._no_write.set()
 
     async def _write_transaction(
         self, db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Any]
@@ -811,10 +826,11 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 raise _database_error(self.path, exc) from None
             raise
         finally:
-            # Reads running meanwhile saw the transaction's rows: whatever they cached
-            # (counts, page anchors) is dropped, committed or not.
+            # Whatever was cached meanwhile is dropped, committed or not; and the files'
+            # new signature is ours (a rollback grows the -wal file too), not a sign that
+            # another program changed the database.
             self._forget()
-        self._signature = self._file_signature()
+            self._signature = self._file_signature()
         return result
 
     async def _check_expected(
