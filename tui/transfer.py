@@ -189,9 +189,11 @@ async def _make_plan(
 
     if cancel is not None:
         cancel.check()
-    if target.kind == "json" and await target.changed_on_disk():
-        await target.reload()  # compare against the file as it is now, not as last read
-    target_version = await target.version()
+    # Compare the files as they are now, not as last read (an editor saved a moment ago;
+    # the panes look only once a second), and keep the version of the target's records
+    # as read: a write after it makes apply refuse, even one before the records are read.
+    await source.held_version()
+    target_version = await target.held_version()
     # Only compared, never shown: no need to validate the target's records, nor to keep
     # them: a fingerprint (bytes) says whether a source record is the same; a value
     # orjson cannot write is kept as it is, in a 1-tuple, and compared with same_json.

@@ -311,6 +311,19 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
     async def changed_on_disk(self) -> bool:
         return await asyncio.to_thread(lambda: FileSignature.of(self.path) != self._signature)
 
+    async def held_version(self) -> object:
+        """Read the file again if it changed since it was read; the version of the records
+        the store now holds (what :meth:`version` said when they were read, taken under
+        the same lock): a plan made from them is refused if the file moves on from it."""
+
+        def run() -> object:
+            if FileSignature.of(self.path) != self._signature:
+                self._reload_sync()
+            with self._state_lock:
+                return self._signature
+
+        return await asyncio.to_thread(run)
+
     def _check_readable(self) -> None:
         if self._load_error is not None:
             raise self._load_error

@@ -299,6 +299,10 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         rows = await self._fetch("PRAGMA data_version")
         return (int(rows[0][0]), self._commits)
 
+    async def held_version(self) -> object:
+        """:meth:`version`: the store holds nothing; every read reads the database."""
+        return await self.version()
+
     def _file_signature(self) -> tuple[FileSignature | None, FileSignature | None]:
         # In WAL mode a commit may touch only the -wal file.
         return FileSignature.of(self.path), FileSignature.of(Path(f"{self.path}-wal"))
