@@ -51,25 +51,88 @@ class BrowserScreen(Screen[None]):
     """The two panes and the transfer buttons. Its bindings are the product's keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "focus_other", "Switch pane", show=False, id="pane.switch"),
-        Binding("shift+tab", "focus_other", "Switch pane", show=False, id="pane.switch_back"),
-        Binding("a", "add", "Add", id="record.add"),
-        Binding("e", "edit", "Edit", id="record.edit"),
-        Binding("d,delete", "delete", "Delete", id="record.delete"),
-        Binding("x", "export", "Export", id="transfer.export"),
-        Binding("i", "import", "Import", id="transfer.import"),
-        Binding("slash", "filter", "Filter", key_display="/", id="pane.filter"),
+        Binding(
+            "tab",
+            "focus_other",
+            "Switch pane",
+            tooltip="Move the focus to the other pane",
+            show=False,
+            id="pane.switch",
+        ),
+        Binding(
+            "shift+tab",
+            "focus_other",
+            "Switch pane",
+            tooltip="Move the focus to the other pane",
+            show=False,
+            id="pane.switch_back",
+        ),
+        Binding("a", "add", "Add", tooltip="Add a record to the focused pane", id="record.add"),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            tooltip="Edit the selected record of the focused pane",
+            id="record.edit",
+        ),
+        Binding(
+            "d,delete",
+            "delete",
+            "Delete",
+            tooltip="Delete the selected record of the focused pane (asks first)",
+            id="record.delete",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            tooltip="Copy records SQLite → JSON (shows what will change first)",
+            id="transfer.export",
+        ),
+        Binding(
+            "i",
+            "import",
+            "Import",
+            tooltip="Copy records JSON → SQLite (shows what will change first)",
+            id="transfer.import",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            tooltip="Show only the records of the focused pane that contain a text",
+            key_display="/",
+            id="pane.filter",
+        ),
         Binding(
             "escape",
             "escape",
             "Cancel transfer / clear filter",
+            tooltip="Cancel the running transfer, or clear the focused pane's filter",
             show=False,
             id="pane.clear_filter",
         ),
-        Binding("s", "sort", "Sort", id="pane.sort"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False, id="pane.reverse_sort"),
-        Binding("v", "view_raw", "Raw", id="pane.view_raw"),
-        Binding("r", "reload", "Reload", id="app.reload"),
+        Binding(
+            "s", "sort", "Sort", tooltip="Sort the focused pane by the next column", id="pane.sort"
+        ),
+        Binding(
+            "S",
+            "reverse_sort",
+            "Reverse sort",
+            tooltip="Reverse the focused pane's sort order",
+            show=False,
+            id="pane.reverse_sort",
+        ),
+        Binding(
+            "v",
+            "view_raw",
+            "Raw",
+            tooltip="View the JSON file as it is on disk, at the selected record",
+            id="pane.view_raw",
+        ),
+        Binding(
+            "r", "reload", "Reload", tooltip="Read both stores again from disk", id="app.reload"
+        ),
         Binding("q", "app.quit", "Quit", id="app.quit"),
     ]
 
@@ -570,7 +633,7 @@ class BrowserApp(App[None]):
             seen.add(binding.action)
             action = getattr(screen, f"action_{binding.action}")
             key = binding.key_display or binding.key.split(",")[0]
-            yield SystemCommand(binding.description, f"{binding.description} ({key})", action)
+            yield SystemCommand(binding.description, f"{binding.tooltip} (key: {key})", action)
 
 
 def run_app(data_dir: Path, first_rows: FirstRows | None = None) -> int:
