@@ -47,6 +47,10 @@ def _label(record: Any) -> str:
     return f"{printable(str(name))!r} ({printable(record.id)})" if name else repr(record.id)
 
 
+# Records of each kind (new, changed, kept, invalid) the transfer confirmation lists.
+DETAIL_LIMIT = 300
+
+
 class BrowserScreen(Screen[None]):
     """The two panes and the transfer buttons. Its bindings are the product's keys."""
 
@@ -467,7 +471,7 @@ class BrowserScreen(Screen[None]):
 
     @work(exclusive=True, group="transfer")
     async def _transfer(self, source: StorePane, target: StorePane, verb: str) -> None:
-        from tui import transfer
+        from tui import plan_details, transfer
         from tui.screens.confirm import ConfirmScreen
 
         if self._refuse(source, f"{verb.lower()} from") or self._refuse(
@@ -495,6 +499,14 @@ class BrowserScreen(Screen[None]):
                 markup=False,
             )
             return
+        try:
+            details = await plan_details.describe(plan, target.store, DETAIL_LIMIT)
+        except StoreError as exc:
+            self.notify(f"{verb} failed: {printable(str(exc))}", severity="error", markup=False)
+            return
+        if any(line.kind == "more" for line in details):
+            hint = f"Every record: python -m tui {verb.lower()} --dry-run --details"
+            details.append(plan_details.Line("more", hint))
         confirmed = await self.app.push_screen_wait(
             ConfirmScreen(
                 f"{verb} {direction}",
@@ -505,6 +517,7 @@ class BrowserScreen(Screen[None]):
                     *plan.summary_lines(),
                 ],
                 confirm_label=verb,
+                details=[(line.kind, line.text) for line in details],
             )
         )
         if not confirmed:

@@ -39,6 +39,11 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+DETAILS_HELP = (
+    "also print every record the plan writes (changed ones field by field), keeps and skips"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m tui",
@@ -88,11 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="copy records SQLite -> JSON (after printing the plan)")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
+    p.add_argument("--details", action="store_true", help=DETAILS_HELP)
 
     p = sub.add_parser("import", help="copy records from a JSON file into a store")
     p.add_argument("--target", choices=("sqlite", "json"), default="sqlite")
     p.add_argument("--from", dest="source", help="JSON file in the store layout")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
+    p.add_argument("--details", action="store_true", help=DETAILS_HELP)
 
     sub.add_parser("schema", help="print the record schema (JSON Schema)")
 
@@ -320,8 +327,10 @@ async def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb: str) -> int:
-    from tui import transfer  # the browser's start does not need it
+async def _transfer(
+    source: Store[Any], target: Store[Any], dry_run: bool, verb: str, details: bool = False
+) -> int:
+    from tui import plan_details, transfer  # the browser's start does not need them
 
     source = await _opened(source)
     try:
@@ -331,6 +340,9 @@ async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb:
             _out(f"{verb}: {printable(source.label)} -> {printable(target.label)}")
             for line in plan.summary_lines():
                 _out("  " + printable(line))
+            if details:
+                async for detail in plan_details.iter_lines(plan, target):
+                    _out("  " + printable(detail.text))
             if dry_run:
                 _message("dry run: nothing written")
             elif plan.nothing_to_do:
@@ -347,7 +359,7 @@ async def _transfer(source: Store[Any], target: Store[Any], dry_run: bool, verb:
 
 async def cmd_export(args: argparse.Namespace, data_dir: Path) -> int:
     source = _store(data_dir, "sqlite", create=False)  # export only reads the database
-    return await _transfer(source, json_store(data_dir), args.dry_run, "export")
+    return await _transfer(source, json_store(data_dir), args.dry_run, "export", args.details)
 
 
 async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
@@ -365,7 +377,7 @@ async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
         and source.path.resolve() == target.path.resolve()
     ):
         raise CliError("the source and the target are the same file")
-    return await _transfer(source, target, args.dry_run, "import")
+    return await _transfer(source, target, args.dry_run, "import", args.details)
 
 
 async def cmd_generate(args: argparse.Namespace, data_dir: Path) -> int:

@@ -17,6 +17,7 @@ the transfer then completes and reports what it wrote.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import threading
 from collections.abc import Callable
@@ -100,16 +101,16 @@ class Plan:
         def first(ids: list[str]) -> str:
             if not ids:
                 return ""
-            shown = ", ".join(ids[:show_ids])
-            more = f", +{len(ids) - show_ids} more" if len(ids) > show_ids else ""
+            shown = ", ".join(heapq.nsmallest(show_ids, ids))  # the first by id
+            more = f", +{len(ids) - show_ids:,} more" if len(ids) > show_ids else ""
             return f" ({shown}{more})"
 
         return [
-            f"{len(self.new)} new{first(self.new)}",
-            f"{len(self.changed)} changed, will be overwritten{first(self.changed)}",
-            f"{len(self.unchanged)} unchanged, not rewritten",
-            f"{len(self.kept)} only in the target, kept{first(self.kept)}",
-            f"{len(self.invalid)} invalid, skipped{first([i for i, _ in self.invalid])}",
+            f"{len(self.new):,} new{first(self.new)}",
+            f"{len(self.changed):,} changed, will be overwritten{first(self.changed)}",
+            f"{len(self.unchanged):,} unchanged, not rewritten",
+            f"{len(self.kept):,} only in the target, kept{first(self.kept)}",
+            f"{len(self.invalid):,} invalid, skipped{first([i for i, _ in self.invalid])}",
         ]
 
 

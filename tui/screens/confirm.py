@@ -7,6 +7,7 @@ character reaches the terminal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import events, on
@@ -15,8 +16,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label
+from textual.widgets import Button, Footer, Label, Static
 
+from tui.screens.fit import fit_scroller
 from tui.stylepaths import style
 from tui.text import printable
 
@@ -25,11 +27,34 @@ def _literal(text: str) -> Content:
     return Content(printable(text))
 
 
+# The colour of each kind of detail line (see tui.plan_details.Line).
+DETAIL_STYLES = {
+    "new": "$text-success",
+    "changed": "$text-warning",
+    "field": "",
+    "kept": "$text-muted",
+    "invalid": "$text-error",
+    "more": "italic $text-muted",
+}
+
+
+def detail_content(details: Sequence[tuple[str, str]]) -> Content:
+    """(kind, text) lines as one literal, coloured block: a single widget however many
+    lines there are."""
+    parts: list[tuple[str, str] | str] = []
+    for n, (kind, text) in enumerate(details):
+        if n:
+            parts.append("\n")
+        parts.append((printable(text), DETAIL_STYLES.get(kind, "")))
+    return Content.assemble(*parts)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Ask before doing something; dismisses with True (confirmed) or False (cancelled).
 
     ``y`` or ``enter`` confirms, ``n`` or ``escape`` cancels; the buttons do the same by
-    mouse. The buttons take no focus, so ``enter`` always means confirm.
+    mouse. The buttons take no focus, so ``enter`` always means confirm. ``details``,
+    (kind, text) lines, are shown below ``lines`` in a list the arrow and page keys scroll.
     """
 
     CSS_PATH: ClassVar[Any] = [style("forms.tcss")]
@@ -45,22 +70,29 @@ class ConfirmScreen(ModalScreen[bool]):
         lines: list[str],
         confirm_label: str = "Confirm",
         danger: bool = False,
+        details: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
         self.dialog_title = title
         self.lines = list(lines)
+        self.details = list(details)
         self.confirm_label = confirm_label
         self.danger = danger
         self._answered = False
 
     def compose(self) -> ComposeResult:
         classes = "confirm-dialog -danger" if self.danger else "confirm-dialog"
+        if self.details:
+            classes += " -with-details"
         with Vertical(id="dialog", classes=classes):
             yield Label(_literal(self.dialog_title), id="confirm-title", classes="dialog-title")
             if self.lines:
                 with VerticalScroll(id="confirm-lines", can_focus=False):
                     for line in self.lines:
                         yield Label(_literal(line), classes="dialog-line")
+            if self.details:
+                with VerticalScroll(id="confirm-details"):
+                    yield Static(detail_content(self.details), id="confirm-details-text")
             with Horizontal(classes="dialog-buttons"):
                 confirm = Button(
                     _literal(self.confirm_label),
@@ -73,6 +105,20 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield confirm
                 yield cancel
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self.details:
+            self.call_after_refresh(self._fit_details)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.details:
+            self.call_after_refresh(self._fit_details)
+
+    def _fit_details(self) -> None:
+        """The list of changes gets the room the rest of the dialog leaves: the buttons
+        stay on screen however short the terminal."""
+        if self.is_mounted:
+            fit_scroller(self, self.query_one("#dialog"), self.query_one("#confirm-details"))
 
     def _answer(self, value: bool) -> None:
         if not self._answered:

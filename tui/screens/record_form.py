@@ -27,12 +27,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.css.scalar import Scalar
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label
 
 from tui.models import BaseRecord, field_errors, new_id
+from tui.screens.fit import fit_scroller
 from tui.stylepaths import style
 from tui.text import BIDI_CONTROLS, INVISIBLE_CHARS, printable
 
@@ -324,25 +324,9 @@ class RecordForm(ModalScreen[BaseRecord | None]):
         self.call_after_refresh(self._fit_fields)
 
     def _fit_fields(self) -> None:
-        """Cap the scrolling field list so the whole dialog fits above the footer.
-
-        TCSS cannot say "what is left of the screen" for a child of an auto-height
-        dialog, so the cap is computed: screen height minus the footer, the dialog's
-        border and padding, and every other part of the dialog.
-        """
-        if not self.is_mounted:
-            return
-        dialog = self.query_one("#dialog")
-        fields = self.query_one("#form-fields")
-        fixed = dialog.styles.gutter.height + dialog.styles.margin.height
-        for child in dialog.children:
-            if child is fields or not child.display:
-                continue
-            fixed += child.outer_size.height + child.styles.margin.height
-        footer = self.query_one(Footer)
-        room = max(3, self.size.height - footer.outer_size.height - fixed)
-        if fields.styles.max_height != Scalar.from_number(room):
-            fields.styles.max_height = room
+        """Cap the scrolling field list so the whole dialog fits above the footer."""
+        if self.is_mounted:
+            fit_scroller(self, self.query_one("#dialog"), self.query_one("#form-fields"))
 
     # -- values and validation ------------------------------------------------------------
 
