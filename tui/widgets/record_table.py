@@ -171,6 +171,9 @@ class RecordTable(ScrollView, can_focus=True):
         self.cursor = min(max(cursor, 0), max(total - 1, 0))
         self.virtual_size = Size(0, total + 1)
         self._scroll_cursor_into_view(center=True)
+        # A scroll past the old row count is clamped to it until the new size is laid out
+        # (the cursor kept on a record that moved down after an import stayed off screen).
+        self.call_after_refresh(self._scroll_cursor_into_view, True)
         self.refresh()
         self._announce()
         return self.generation
