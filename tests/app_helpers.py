@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input
 
 from tui.app import BrowserApp, BrowserScreen
-from tui.widgets.store_pane import StorePane
+from tui.text import pretty_json
+from tui.widgets.store_pane import DetailPanel, StorePane
 
 SIZE = (120, 36)
 
@@ -69,12 +72,62 @@ async def wait_loaded(pilot: Pilot[Any]) -> None:
         if not app.browser.query(StorePane):
             return False  # not composed yet
         return all(
-            (p.error is not None) or (p.writable and (p.table.total == 0 or p.current is not None))
+            (p.error is not None)
+            or (
+                p.writable
+                and not p.loading_state  # the count is in, not just the first page
+                and (p.table.total == 0 or p.current is not None)
+            )
             for p in panes(app)
         )
 
     await wait_for(pilot, ready)
     await pilot.pause()
+
+
+def detail_text(pane: StorePane) -> str:
+    """What the pane's detail panel shows now."""
+    return str(pane.query_one("#detail-body").render())
+
+
+def detail_shows_current(pane: StorePane) -> bool:
+    """The detail panel shows the record under the cursor, with no render pending
+    (DetailPanel.show renders after the next refresh)."""
+    entry = pane.current
+    panel = pane.query_one(DetailPanel)
+    return (
+        entry is not None
+        and panel._pending is DetailPanel._IDLE
+        and pretty_json(entry.raw) in detail_text(pane)
+    )
+
+
+async def wait_detail(pilot: Pilot[Any], pane: StorePane, timeout: float = 15.0) -> str:
+    """Wait until the detail panel shows the record under the cursor; its text."""
+    await wait_for(pilot, lambda: detail_shows_current(pane), timeout)
+    return detail_text(pane)
+
+
+async def wait_form_ready(pilot: Pilot[Any]) -> Screen[Any]:
+    """Wait until a record form is the screen with one of its inputs focused (keys
+    typed before then would go elsewhere, or nowhere); the form."""
+    from tui.screens.record_form import RecordForm
+
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, RecordForm)
+            and isinstance(app.focused, Input)
+            and app.focused.screen is app.screen
+        ),
+    )
+    return app.screen
+
+
+def loads_done(pane: StorePane) -> bool:
+    """No load of ``pane`` is pending or running (one started by a key has finished)."""
+    return all(w.is_finished for w in pane.app.workers if w.node is pane and w.group == "load")
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:

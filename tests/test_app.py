@@ -9,7 +9,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from textual.widgets import Static
 
 from tests.app_helpers import (
     SIZE,
@@ -19,6 +18,7 @@ from tests.app_helpers import (
     panes,
     type_text,
     visible_rows,
+    wait_detail,
     wait_for,
     wait_loaded,
 )
@@ -100,9 +100,10 @@ async def test_validation_error_keeps_form_open_and_writes_nothing(seeded: Path)
         await wait_loaded(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, RecordForm))
+        form = app.screen
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, RecordForm)
+        await wait_for(pilot, lambda: bool(form.query(".-has-error")))  # the form said why
+        assert app.screen is form
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, RecordForm))
     assert (FileState.of(json_path(seeded)), FileState.of(db_path(seeded))) == before
@@ -214,9 +215,10 @@ async def test_import_then_nothing_left_to_copy(seeded: Path) -> None:
         await wait_for(pilot, lambda: right.table.total == expected)
         before = FileState.of(db_path(seeded))
         await pilot.press("i")
-        await pilot.pause(0.5)
+        await wait_for(
+            pilot, lambda: any("Nothing to import" in n.message for n in app._notifications)
+        )
         assert not isinstance(app.screen, ConfirmScreen)  # nothing to copy: no question
-        assert any("Nothing to import" in n.message for n in app._notifications)
         assert FileState.of(db_path(seeded)).data == before.data
     imported = sqlite_records(seeded)
     for record in JSON_RECORDS:
@@ -244,16 +246,35 @@ async def test_sort_cycles_columns_with_a_marker(seeded: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         left, _ = panes(app)
+        total = left.table.total
         await pilot.press("s")
-        await wait_for(pilot, lambda: left.current is not None and left.table.sort_key == "name")
-        await pilot.pause(0.1)
-        assert "name ▲" in visible_rows(left)[0]
+        # The table's sort key is set at once; the rows come with the requery: wait for
+        # the shown query and every row of it.
+        await wait_for(
+            pilot,
+            lambda: (
+                left.shown_query.sort == "name"
+                and not left.shown_query.descending
+                and left.table.total == total
+                and all(left.table.entry_at(i) is not None for i in range(total))
+            ),
+        )
+        await wait_for(pilot, lambda: "name ▲" in visible_rows(left)[0])
         names = [left.table.entry_at(i).raw["name"] for i in range(left.table.total)]  # type: ignore[union-attr]
         assert names == sorted(names)
         await pilot.press("S")
-        await wait_for(pilot, lambda: left.table.descending)
-        await pilot.pause(0.1)
-        assert "name ▼" in visible_rows(left)[0]
+        await wait_for(
+            pilot,
+            lambda: (
+                left.shown_query.sort == "name"
+                and left.shown_query.descending
+                and left.table.total == total
+                and all(left.table.entry_at(i) is not None for i in range(total))
+            ),
+        )
+        await wait_for(pilot, lambda: "name ▼" in visible_rows(left)[0])
+        names = [left.table.entry_at(i).raw["name"] for i in range(left.table.total)]  # type: ignore[union-attr]
+        assert names == sorted(names, reverse=True)
 
 
 async def test_raw_view_opens_at_the_selected_record_and_escape_returns(seeded: Path) -> None:
@@ -356,6 +377,8 @@ HOSTILE = [
 
 
 async def test_hostile_values_are_shown_literally_and_never_run(tmp_path: Path) -> None:
+    from tui.screens.raw_screen import RawFileScreen
+
     records = {}
     for n, value in enumerate(HOSTILE):
         record_id = f"hostile{n:02d}"
@@ -382,19 +405,23 @@ async def test_hostile_values_are_shown_literally_and_never_run(tmp_path: Path) 
         assert "[@click=app." in rows and "[/]" in rows
         assert "\x1b" not in rows and "\x9b" not in rows and "\x00" not in rows
         assert "two↵lines" in rows
-        detail = left.query_one("#detail-body", Static)
         shown = ""
         for y in range(len(HOSTILE)):
             left.table.move_to(y)
-            await pilot.pause(0.05)
-            shown += str(detail.render())
+            await wait_for(pilot, lambda y=y: left.table.cursor == y)
+            shown += await wait_detail(pilot, left)
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, RecordForm))
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, RecordForm))
         await pilot.press("v")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: isinstance(app.screen, RawFileScreen))
+        raw = app.screen
+        assert isinstance(raw, RawFileScreen)
+        await wait_for(pilot, lambda: raw.indexing_done)
+        assert raw.error is None
         await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RawFileScreen))
         assert app.is_running
     assert "[@click=app.quit]x[/]" in shown and "[link=https://example.com]link[/link]" in shown
     assert "\x1b" not in shown and "\x9b" not in shown and "\u202e" not in shown
@@ -408,8 +435,7 @@ async def test_command_palette_lists_every_action(seeded: Path) -> None:
         for wanted in ("Add", "Edit", "Delete", "Export", "Import", "Filter", "Sort", "Reload"):
             assert wanted in titles
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        assert app.screen.__class__.__name__ == "CommandPalette"
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
         await pilot.press("escape")
 
 
@@ -418,11 +444,9 @@ async def test_keys_help_and_quit(seeded: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
-        assert app.screen.query("HelpPanel")
+        await wait_for(pilot, lambda: bool(app.screen.query("HelpPanel")))
         await pilot.press("f1")
-        await pilot.pause(0.2)
-        assert not app.screen.query("HelpPanel")
+        await wait_for(pilot, lambda: not app.screen.query("HelpPanel"))
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 0
@@ -444,9 +468,8 @@ async def test_export_into_malformed_json_is_refused(seeded: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("x")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: any("Cannot export" in n.message for n in app._notifications))
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("Cannot export" in n.message for n in app._notifications)
     await asyncio.sleep(0)
     assert FileState.of(path) == before
 
@@ -471,9 +494,10 @@ async def test_a_pane_that_cannot_read_its_store_still_takes_the_focus(seeded: P
         assert app.focused is error_box
         assert app.browser.focused_pane is left
         await pilot.press("a")
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot, lambda: any("Cannot add" in str(n.message) for n in app._notifications)
+        )
         assert not isinstance(app.screen, RecordForm)
-        assert any("Cannot add" in str(n.message) for n in app._notifications)
         await pilot.press("escape")  # clears the filter: the focus stays where it is
         assert app.focused is error_box
         await pilot.press("slash", "escape")

@@ -146,8 +146,13 @@ def test_opening_a_new_database_while_another_connection_writes(tmp_path: Path) 
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO unrelated VALUES (1)")
     assert other.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-    committer = threading.Timer(0.3, lambda: other.execute("COMMIT"))
-    committer.start()
+    committing = threading.Event()
+
+    def commit() -> None:
+        committing.set()  # (before: the opener may finish as soon as COMMIT does)
+        other.execute("COMMIT")
+
+    committer = threading.Timer(0.3, commit)
 
     async def open_and_add() -> int:
         async with SqliteStore(path, COLLECTION, ExampleItem) as store:
@@ -155,9 +160,11 @@ def test_opening_a_new_database_while_another_connection_writes(tmp_path: Path) 
             return await store.count()
 
     try:
-        started = time.monotonic()
+        started = time.monotonic()  # before the timer: a stall between counts as waiting
+        committer.start()
         assert asyncio.run(open_and_add()) == 1
-        assert time.monotonic() - started >= 0.25  # it did wait for the other writer
+        assert committing.is_set()  # it did wait for the other writer
+        assert time.monotonic() - started >= 0.25
     finally:
         committer.join()
         other.close()

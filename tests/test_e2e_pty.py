@@ -74,7 +74,7 @@ class Terminal:
 
     def close(self) -> int:
         try:
-            return self.process.wait(timeout=10)
+            return self.process.wait(timeout=30)
         finally:
             os.close(self.master)
 
@@ -83,15 +83,20 @@ def test_add_a_record_in_a_real_terminal(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     term = Terminal([sys.executable, "-m", "tui", "--data-dir", str(data_dir)], cwd=tmp_path)
     try:
-        term.wait_for("JSON · 12 records")
+        # A cold start of python -m tui on a slow, loaded machine: a long first wait.
+        term.wait_for("JSON · 12 records", timeout=60)
         term.wait_for("SQLite · 12 records")
         term.read(0.5)
         term.send("a")
         term.wait_for("Add to JSON store")
+        # The form's own footer: the form is the screen, its first input focused.
+        term.wait_for("^s Save")
         term.read(0.3)
         term.send("Typed in a pty")
+        term.wait_for("Typed in a pty")
         term.send("\t")
         term.send("by real keys")
+        term.wait_for("by real keys")
         term.send(b"\x13")  # ctrl+s
         term.wait_for("in the JSON store")  # the notification
         term.send("q")

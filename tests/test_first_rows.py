@@ -94,10 +94,11 @@ async def test_first_rows_are_taken_once_and_never_waited_for(
     assert first_rows is not None
     assert first_rows.take() is None  # still reading: not waited for
     release.set()
-    for _ in range(500):
-        if first_rows._done.is_set():
-            break
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not first_rows._done.is_set() and loop.time() < deadline:
         await asyncio.sleep(0.01)
+    assert first_rows._done.is_set(), "the first rows were not read in 30 s"
     rows = first_rows.take()
     assert rows is not None and [e.id for e in rows] == [f"id{i:04d}" for i in range(5)]
     assert first_rows.take() is None  # once

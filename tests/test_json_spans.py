@@ -185,7 +185,9 @@ def test_records_held_as_bytes_are_written_back_byte_for_byte(tmp_path: Path) ->
 
 
 def test_the_pane_shows_a_check_that_fails_after_the_rows(tmp_path: Path) -> None:
+    from tests.app_helpers import wait_for
     from tui.app import BrowserApp
+    from tui.widgets.store_pane import StorePane
 
     path = tmp_path / "json" / "example_items.json"
     path.parent.mkdir()
@@ -196,11 +198,9 @@ def test_the_pane_shows_a_check_that_fails_after_the_rows(tmp_path: Path) -> Non
     async def run() -> None:
         app = BrowserApp(tmp_path)
         async with app.run_test() as pilot:
+            await wait_for(pilot, lambda: bool(app.browser.query(StorePane)))
             pane = app.browser.json_pane
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if pane.error is not None:
-                    break
+            await wait_for(pilot, lambda: pane.error is not None, timeout=30)
             assert pane.error is not None and "duplicate key" in str(pane.error)
             assert not pane.writable
 

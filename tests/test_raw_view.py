@@ -400,31 +400,40 @@ async def test_key_presses_are_handled_while_indexing(
 ) -> None:
     path = tmp_path / "example_items.json"
     ids = make_big_store(path, 5_000)
-    # Slow the worker down so the keys certainly arrive mid-way.
+    # Small chunks, and the worker held after a few of them until the keys are handled:
+    # the keys certainly arrive mid-way, however fast or slow the machine.
     monkeypatch.setattr("tui.screens.raw_screen.DEFAULT_CHUNK_BYTES", 4096)
     original = LineIndex.index_chunk
+    gate = threading.Event()
+    chunks = 0
 
     def slow_chunk(self: LineIndex, max_bytes: int = 4096) -> bool:
-        time.sleep(0.002)
+        nonlocal chunks
+        chunks += 1
+        if chunks > 10:
+            gate.wait(timeout=120)  # (a timeout: a failing test must not hang the run)
         return original(self, max_bytes)
 
     monkeypatch.setattr(LineIndex, "index_chunk", slow_chunk)
     app = RawApp(path, ids[-1])
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_raw(pilot)
-        screen = raw_screen(app)
-        await wait_for(pilot, lambda: screen.view.line_count > 0)
-        for count in (1, 2, 3):
-            app.post_message(events.Key("k", "k"))
-            await wait_for(pilot, lambda count=count: app.presses == count)  # type: ignore[misc]
-        assert app.progress_at_press is not None and app.progress_at_press < 1.0
-        status = str(screen.query_one("#raw-status", Static).render())
-        assert status.startswith("Indexing ") and status.endswith("%")
-        assert "example_items.json" in status
-        assert not screen.indexing_done
-        await pilot.press("escape")  # leaving mid-way cancels the worker, closes the file
-        assert not isinstance(app.screen, RawFileScreen)
-        await wait_for(pilot, lambda: screen.index is not None and screen.index.closed)
+        try:
+            await open_raw(pilot)
+            screen = raw_screen(app)
+            await wait_for(pilot, lambda: screen.view.line_count > 0)
+            for count in (1, 2, 3):
+                app.post_message(events.Key("k", "k"))
+                await wait_for(pilot, lambda count=count: app.presses == count)  # type: ignore[misc]
+            assert app.progress_at_press is not None and app.progress_at_press < 1.0
+            status = str(screen.query_one("#raw-status", Static).render())
+            assert status.startswith("Indexing ") and status.endswith("%")
+            assert "example_items.json" in status
+            assert not screen.indexing_done
+            await pilot.press("escape")  # leaving mid-way cancels the worker, closes the file
+            assert not isinstance(app.screen, RawFileScreen)
+            await wait_for(pilot, lambda: screen.index is not None and screen.index.closed)
+        finally:
+            gate.set()
 
 
 async def test_stored_markup_and_control_characters_are_shown_literally(
@@ -477,8 +486,7 @@ async def test_current_line_is_highlighted_and_theme_changes_restyle(tmp_path: P
         assert background(4) != background(3)
         before = [seg.style for seg in view.render_line(1)]
         app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
-        await pilot.pause()
-        await pilot.pause()
+        await wait_for(pilot, lambda: [seg.style for seg in view.render_line(1)] != before)
         after = [seg.style for seg in view.render_line(1)]
         assert before != after
         status = str(screen.query_one("#raw-status", Static).render())

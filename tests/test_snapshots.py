@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from tests.app_helpers import type_text, wait_for, wait_loaded
+from tests.app_helpers import panes, type_text, wait_detail, wait_for, wait_loaded
 from tui.app import BrowserApp
 from tui.sample import seed_if_empty
 from tui.screens.confirm import ConfirmScreen
@@ -40,9 +40,19 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BrowserApp:
     return BrowserApp(Path("data"))
 
 
+async def details_shown(pilot: Pilot[Any]) -> None:
+    """Each readable pane's detail panel shows its selected record (it renders only
+    after a refresh)."""
+    assert isinstance(pilot.app, BrowserApp)
+    for pane in panes(pilot.app):
+        if pane.error is None:
+            await wait_detail(pilot, pane)
+
+
 def test_main_screen(app: BrowserApp, snap_compare: Any) -> None:
     async def ready(pilot: Pilot[Any]) -> None:
         await wait_loaded(pilot)
+        await details_shown(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
@@ -52,6 +62,8 @@ def test_main_screen_light_theme(app: BrowserApp, snap_compare: Any) -> None:
         pilot.app.theme = "textual-light"
         await wait_loaded(pilot)
         await pilot.press("tab", "down", "down")
+        await wait_for(pilot, lambda: panes(app)[1].table.cursor == 2)
+        await details_shown(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
@@ -77,7 +89,10 @@ def test_export_confirmation(app: BrowserApp, snap_compare: Any) -> None:
         await wait_loaded(pilot)
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
-        await pilot.pause(0.1)
+        # The list of changes is fitted to the screen after the first refresh.
+        details = pilot.app.screen.query_one("#confirm-details")
+        await wait_for(pilot, lambda: details.styles.inline.has_rule("max_height"))
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=confirm)
 
@@ -89,7 +104,18 @@ def test_raw_view(app: BrowserApp, snap_compare: Any) -> None:
         await wait_loaded(pilot)
         await pilot.press("down", "down", "down", "v")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RawFileScreen))
-        await pilot.pause(0.5)
+        screen = pilot.app.screen
+        assert isinstance(screen, RawFileScreen)
+        # The picture is of the whole file indexed, scrolled to the record's line.
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.indexing_done
+                and screen.record_line is not None
+                and not screen.view._jump_pending
+            ),
+        )
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=raw)
 
@@ -101,5 +127,6 @@ def test_malformed_file_state(tmp_path: Path, app: BrowserApp, snap_compare: Any
 
     async def ready(pilot: Pilot[Any]) -> None:
         await wait_loaded(pilot)
+        await details_shown(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)

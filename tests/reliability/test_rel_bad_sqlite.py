@@ -24,7 +24,15 @@ from typing import Any
 
 import pytest
 
-from tests.app_helpers import SIZE, FileState, panes, wait_for, wait_loaded
+from tests.app_helpers import (
+    SIZE,
+    FileState,
+    loads_done,
+    panes,
+    wait_for,
+    wait_form_ready,
+    wait_loaded,
+)
 from tests.cli_helpers import GUIDE_TABLE, cli, error, ok
 from tests.reliability.budget import Figures
 from tui.app import BrowserApp
@@ -356,14 +364,14 @@ async def test_bad_database_keeps_the_json_pane_working(
         total = left.table.total
         # The JSON pane still takes a new record.
         await pilot.press("a")
-        await pilot.pause(0.2)
+        await wait_form_ready(pilot)
         for char in "still works":
             await pilot.press("space" if char == " " else char)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: left.table.total == total + 1)
         await pilot.press("r")
-        await pilot.pause(0.2)
-        await wait_for(pilot, lambda: right.error is not None)
+        await wait_for(pilot, lambda: loads_done(left) and loads_done(right))  # reloaded
+        assert right.error is not None
     names = {r["name"] for r in json.loads(json_file.read_text("utf-8")).values()}
     assert "still works" in names
     assert _folder_state(db.parent) == before

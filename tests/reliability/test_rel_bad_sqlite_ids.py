@@ -130,7 +130,7 @@ def test_cli_lists_and_exports_odd_rows_without_a_traceback(
     _make_db(path)
     before = _stored(path)
     env = {**os.environ, "NO_COLOR": "1"}
-    for args in (["list"], ["export", "--dry-run"], ["export"]):
+    for args in (["list"], ["export", "--dry-run", "--details"], ["export", "--details"]):
         run = subprocess.run(
             [sys.executable, "-m", "tui", "--data-dir", str(tmp_path), *args],
             capture_output=True,

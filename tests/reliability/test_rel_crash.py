@@ -34,6 +34,7 @@ import json
 import os
 import random
 import selectors
+import shutil
 import signal
 import sqlite3
 import stat
@@ -74,6 +75,10 @@ EXPORT_WINDOW = 0.150
 IMPORT_KILLS = amount(25, 250)
 IMPORT_BATCH = sqlite_module._BATCH + 500  # one apply spans two executemany calls
 IMPORT_WINDOW = 0.250
+# A window is stretched to this many times one write (a JSON save, a transfer round) as
+# timed on this machine before the kills: on a slow, loaded machine a write can take
+# longer than the whole fixed window, and then no kill would ever land after one.
+WINDOW_WRITES = 3
 
 FIGURE_JSON = "kills: JSON saves"
 FIGURE_EXPORT = "kills: exports (SQLite -> JSON)"
@@ -159,6 +164,7 @@ class Stats:
     unacked_done: int = 0  # kills after a write had landed but before its ack
     temp_left: int = 0  # kills that left a temp file behind (killed inside a write)
     reads_during: int = 0  # parses of the file while a writer was running
+    window: float = 0.0  # the kill delays were spread over 0..window seconds
     delays: list[float] = field(default_factory=list)
 
     def line(self, name: str, extra: str = "") -> str:
@@ -170,9 +176,28 @@ class Stats:
             else ""
         )
         return (
-            f"{name}: seed {SEED}, {self.kills} kills (delays {spread}), {self.acked} acked "
+            f"{name}: seed {SEED}, {self.kills} kills (delays {spread} of a "
+            f"{self.window * 1000:.0f} ms window), {self.acked} acked "
             f"writes, {self.unacked_done} landed but unacked{json_only}{extra}"
         )
+
+
+def time_one_write(tmp: Path, data_dir: Path, worker_args: list[str]) -> float:
+    """Seconds from a writer's opening of the store to its first acknowledged write,
+    run on a copy of ``data_dir`` (the stores under test stay as they are)."""
+    scratch = tmp / "calibration"
+    shutil.copytree(data_dir, scratch / "data")
+    args = list(worker_args)
+    at = args.index("--data-dir") + 1
+    args[at] = str(scratch / "data")
+    args = [a for a in args if a != "--slow"]
+    with closing(Worker(scratch, args, "calibration")) as worker:
+        worker.release()
+        started = time.monotonic()
+        worker.read_line(timeout=TIMEOUT * 4)  # the first acknowledgement
+        elapsed = time.monotonic() - started
+    shutil.rmtree(scratch)
+    return elapsed
 
 
 def kill_cycles(
@@ -184,17 +209,23 @@ def kill_cycles(
     check: Callable[[int, list[str]], None],
     figures: Figures,
     during: Callable[[], None] | None = None,
+    *,
+    data_dir: Path,
 ) -> Stats:
     """Release a worker, kill it after a random delay, ``check(cycle, acked)``; repeat.
 
-    ``during`` is called in a loop while the worker runs (e.g. to parse the file). Each
-    kill is counted in ``figures`` under ``name``, and as losing nothing once its check
-    passed.
+    The delays are spread over ``window``, or over WINDOW_WRITES times one write as
+    timed first (on a copy of ``data_dir``) if that is longer. ``during`` is called in
+    a loop while the worker runs (e.g. to parse the file). Each kill is counted in
+    ``figures`` under ``name``, and as losing nothing once its check passed.
     """
     rng = random.Random(f"{SEED}-{name}")
     stats = Stats()
     logs = tmp / "logs"
     logs.mkdir(exist_ok=True)
+    one_write = time_one_write(tmp, data_dir, worker_args(0))
+    window = max(window, WINDOW_WRITES * one_write)
+    stats.window = window
     pool: collections.deque[Worker] = collections.deque()
     started = 0
 
@@ -211,7 +242,10 @@ def kill_cycles(
             if started < kills:
                 spawn()
             delay = rng.uniform(0, window)
-            context = f"seed={SEED} {name} cycle={cycle} delay={delay * 1000:.1f}ms"
+            context = (
+                f"seed={SEED} {name} cycle={cycle} delay={delay * 1000:.1f}ms "
+                f"(window {window * 1000:.0f}ms)"
+            )
             with failure_context(context), closing(worker):
                 worker.release()
                 deadline = time.monotonic() + delay
@@ -389,7 +423,17 @@ def test_json_saves_killed_at_random_moments(tmp_path: Path, figures: Figures) -
         state["items"] = items
 
     started = time.monotonic()
-    run = kill_cycles(tmp_path, FIGURE_JSON, JSON_KILLS, JSON_WINDOW, args, check, figures, during)
+    run = kill_cycles(
+        tmp_path,
+        FIGURE_JSON,
+        JSON_KILLS,
+        JSON_WINDOW,
+        args,
+        check,
+        figures,
+        during,
+        data_dir=data_dir,
+    )
     run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
     print(run.line("json", f", {len(state['items'])} records at the end, {elapsed:.1f}s"))
@@ -455,7 +499,15 @@ def test_exports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> N
 
     started = time.monotonic()
     run = kill_cycles(
-        tmp_path, FIGURE_EXPORT, EXPORT_KILLS, EXPORT_WINDOW, args, check, figures, during
+        tmp_path,
+        FIGURE_EXPORT,
+        EXPORT_KILLS,
+        EXPORT_WINDOW,
+        args,
+        check,
+        figures,
+        during,
+        data_dir=data_dir,
     )
     run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
@@ -499,7 +551,16 @@ def test_imports_killed_at_random_moments(tmp_path: Path, figures: Figures) -> N
         assert asyncio.run(reopen()) == len(rows)
 
     started = time.monotonic()
-    run = kill_cycles(tmp_path, FIGURE_IMPORT, IMPORT_KILLS, IMPORT_WINDOW, args, check, figures)
+    run = kill_cycles(
+        tmp_path,
+        FIGURE_IMPORT,
+        IMPORT_KILLS,
+        IMPORT_WINDOW,
+        args,
+        check,
+        figures,
+        data_dir=data_dir,
+    )
     run.temp_left, run.unacked_done = stats.temp_left, stats.unacked_done
     elapsed = time.monotonic() - started
     print(run.line("import", f", {elapsed:.1f}s"))

@@ -18,7 +18,14 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from tests.app_helpers import json_path, panes, visible_rows, wait_for, wait_loaded
+from tests.app_helpers import (
+    json_path,
+    panes,
+    visible_rows,
+    wait_detail,
+    wait_for,
+    wait_loaded,
+)
 from tests.cli_helpers import cli_many, ok
 from tests.records import raw_record
 from tests.reliability.budget import Figures
@@ -149,11 +156,10 @@ async def test_hostile_values_everywhere_in_the_app(
         for y in range(left.table.total):
             left.table.move_to(y)
             await wait_for(pilot, lambda: left.current is not None and left.current.raw is not None)
-            await pilot.pause()
+            body = await wait_detail(pilot, left)  # the panel renders after a refresh
             entry = left.current
             assert entry is not None
             name = entry.raw["name"]
-            body = str(detail.render())
             check_clean(body, f"the detail panel of {entry.id!r}")
             if len(name) < 100:  # the record as JSON, its escapes and placeholders shown
                 assert printable(orjson.dumps(name).decode()[1:-1]) in body
@@ -179,7 +185,10 @@ async def test_hostile_values_everywhere_in_the_app(
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
             await pilot.press("v")
             await wait_for(pilot, lambda: isinstance(app.screen, RawFileScreen))
-            await pilot.pause(0.1)
+            raw = app.screen
+            assert isinstance(raw, RawFileScreen)
+            await wait_for(pilot, lambda r=raw: r.indexing_done and r.record_line is not None)
+            await pilot.pause()
             check_clean(screen_text(app), f"the raw view at {entry.id!r}")
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, RawFileScreen))
@@ -265,7 +274,7 @@ def test_no_escape_from_a_value_reaches_a_real_terminal(tmp_path: Path, figures:
     asyncio.run(seed(data_dir))
     term = Terminal([sys.executable, "-m", "tui", "--data-dir", str(data_dir)], cwd=tmp_path)
     try:
-        term.wait_for("JSON · 14 records")
+        term.wait_for("JSON · 14 records", timeout=60)  # a cold start, maybe a slow machine
         term.wait_for("SQLite · 14 records")
         term.wait_for("␛]52;c;SEVDTE8=␇")  # shown, as a placeholder
         term.send("v")  # the raw file view, at the selected record
