@@ -367,7 +367,7 @@ async def cmd_import(args: argparse.Namespace, data_dir: Path) -> int:
         path = Path(args.source)
         if not path.is_file():
             raise CliError(f"{path}: no such file")
-        source: Store[Any] = JsonStore(path, model_for())
+        source: Store[Any] = JsonStore(path, model_for(), lock_file=False)
     else:
         source = json_store(data_dir)
     target = _store(data_dir, args.target, create=not args.dry_run)

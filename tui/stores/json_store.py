@@ -123,8 +123,13 @@ def _filter_bytes(needle: str) -> bytes | None:
 class JsonStore(OpensAndCloses, HoldsModel[T]):
     kind = "json"
 
-    def __init__(self, path: Path, model: type[T] | Callable[[], type[T]]) -> None:
+    def __init__(
+        self, path: Path, model: type[T] | Callable[[], type[T]], lock_file: bool = True
+    ) -> None:
+        """``lock_file=False``: a file only read (an import's source from elsewhere):
+        no lock file is made beside it, one that is there is still honoured."""
         self.path = Path(path)
+        self._make_lock_file = lock_file
         self._set_model(model)  # the class, or a function importing it when first used
         self._data: dict[str, Any] = {}
         self._signature: FileSignature | None = None
@@ -187,9 +192,10 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
         if not self.path.parent.is_dir():
             self._reload_sync()  # no folder yet (an empty store), or a path that cannot be
             return
-        with jsonio.exclusive_lock(self.path):
-            # Only under the lock: a live writer's temp file must not vanish mid-write.
-            jsonio.remove_stale_temp_files(self.path)
+        with jsonio.read_lock(self.path, self._make_lock_file) as locked:
+            if locked:
+                # Only under the lock: a live writer's temp file must not vanish mid-write.
+                jsonio.remove_stale_temp_files(self.path)
             self._reload_locked(background=True)
 
     async def close(self) -> None:
@@ -210,9 +216,9 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
             # Nothing to lock: reading says what is there (nothing, or why not).
             self._reload_locked()
             return
-        # Under the write lock: a write (ours in another thread, or another process's)
-        # cannot land between taking the signature and reading the bytes it describes.
-        with jsonio.exclusive_lock(self.path):
+        # Under the lock: a write (ours in another thread, or another process's) cannot
+        # land between taking the signature and reading the bytes it describes.
+        with jsonio.read_lock(self.path, self._make_lock_file):
             self._reload_locked(background=True)
 
     def _reload_locked(self, background: bool = False) -> None:

@@ -837,6 +837,44 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+@contextlib.contextmanager
+def read_lock(path: Path, create: bool = True) -> Iterator[bool]:
+    """The lock for a read: yields whether it is held (and the folder writable).
+
+    A read needs no write access: where the lock file cannot be made (a read-only folder
+    or file system, or ``create=False``: a file read from elsewhere, whose folder gets no
+    lock file of ours) an existing lock file is taken through a read-only handle, and
+    without one the read goes on unlocked. That is safe: writers replace the file whole,
+    so a read sees the old or the new file, and a signature taken before a replace only
+    makes the next look read the file again.
+    """
+    lock_file = lock_path_for(path)
+    fd = -1
+    writable = False
+    if create:
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            writable = True
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreError(f"{lock_file}: cannot open lock file: {exc.strerror}") from None
+    if fd < 0:
+        try:
+            fd = os.open(lock_file, os.O_RDONLY)
+        except OSError:
+            yield False  # no lock file to share, and none may be made: read unlocked
+            return
+    try:
+        _wait_for_lock(fd, lock_file)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield writable
+    finally:
+        os.close(fd)
+
+
 # Another process's whole-file write of a big store holds the lock for seconds; one that
 # holds it for this long is stuck (or a person is holding it), and a save must not hang.
 LOCK_TIMEOUT = 60.0
