@@ -19,6 +19,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any, NoReturn
@@ -168,6 +169,17 @@ class _BadConstant(ValueError):
     pass
 
 
+class _InexactNumber(_BadConstant):
+    """A number a double cannot hold: it would be written back rounded."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(
+            f"number {text} has more digits than can be kept exactly (a double):"
+            " saving would round it; shorten it or store it as a string"
+        )
+        self.text = text
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -185,6 +197,10 @@ def _parse_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise _BadConstant(f"number {text} is too large (it overflows a double)")
+    if repr(value) != text and Decimal(repr(value)) != Decimal(text):
+        # 1.10 or 1e2 are written back as 1.1 and 100.0, the same numbers; 0.1 followed
+        # by twenty digits, or 1e-400, would not be: never read what we cannot write.
+        raise _InexactNumber(text)
     return value
 
 
@@ -331,6 +347,9 @@ def _strict_parse(path: Path, text: str, data: bytes) -> Any:
     except _DuplicateKey as exc:
         line, col = _find_duplicate_key(text)
         raise FileFormatError(path, f"duplicate key {str(exc)!r}", line, col) from None
+    except _InexactNumber as exc:
+        line, col = _position_of(text, exc.text)
+        raise FileFormatError(path, str(exc), line, col) from None
     except _BadConstant as exc:
         raise FileFormatError(path, str(exc)) from None
     except RecursionError:
@@ -346,6 +365,21 @@ def _strict_parse(path: Path, text: str, data: bytes) -> Any:
 
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]', re.DOTALL)
+
+
+def _position_of(text: str, number: str) -> tuple[int | None, int | None]:
+    """Line and column of the first ``number`` standing alone in ``text`` (not part of a
+    longer number or of a string: close enough to lead a person to it)."""
+    for match in re.finditer(re.escape(number), text):
+        before = text[match.start() - 1 : match.start()]
+        after = text[match.end() : match.end() + 1]
+        if before not in _NUMBER_CHARS and after not in _NUMBER_CHARS:
+            line = text.count("\n", 0, match.start()) + 1
+            return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    return None, None
+
+
+_NUMBER_CHARS = frozenset("0123456789.eE+-\"") - {""}
 
 
 def _find_duplicate_key(text: str) -> tuple[int | None, int | None]:
