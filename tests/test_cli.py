@@ -187,7 +187,7 @@ def test_add_validation_errors_name_the_field(tmp_path: Path) -> None:
         ],
     )
     line = error(empty, "name")
-    assert "at least 1 character" in line
+    assert "required: cannot be empty" in line
     line = error(long, "name")
     assert "at most 200 characters" in line
     error(empty_id, "id")
@@ -259,7 +259,7 @@ def test_edit_changes_only_given_fields(tmp_path: Path, backend: str) -> None:
     )
     error(nothing, "nothing to change")
     error(unknown, "nope")
-    error(bad_name, "name", "at least 1 character")
+    error(bad_name, "name", "required: cannot be empty")
     assert stored(d, backend) == before, "a refused edit changed the store"
 
 

@@ -140,8 +140,8 @@ async def test_empty_name_shows_error_and_stays_open() -> None:
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, RecordForm)
-        assert "at least 1 character" in error_text(app.screen, "name")
-        assert "at least 1 character" in screen_text(app)
+        assert "required: cannot be empty" in error_text(app.screen, "name")
+        assert "required: cannot be empty" in screen_text(app)
         assert app.results == []
         # Fixing the field and saving again works; the error went away while typing.
         await pilot.press(*"ok")
@@ -159,7 +159,7 @@ async def test_save_button_validates_too() -> None:
         await pilot.click("#form-save")
         await pilot.pause()
         assert isinstance(app.screen, RecordForm)
-        assert "at least 1 character" in error_text(app.screen, "name")
+        assert "required: cannot be empty" in error_text(app.screen, "name")
         await pilot.click("#form-cancel")
         await pilot.pause()
     assert app.results == [None]

@@ -7,7 +7,7 @@ written back loses nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 # Re-exported: the plain parts of the schema, from where the stores take them.
 from tui.schema import COLLECTION_NAMES as COLLECTION_NAMES
@@ -70,12 +73,36 @@ class ExampleItem(BaseRecord):
     tags: list[str] = Field(default_factory=list)
 
 
+def _plain_message(item: ErrorDetails) -> str:
+    """pydantic's message in the words of a form: "required" for an empty name, not
+    "String should have at least 1 character"."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return "required: cannot be empty"
+    if kind == "string_too_short":
+        return f"too short: at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"too long: at most {ctx.get('max_length')} characters"
+    plain = {
+        "string_type": "must be text",
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "list_type": "must be a list",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+    }
+    return plain.get(kind, item["msg"])
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """One line a person can read: ``name: String should have at least 1 character``."""
+    """One line a person can read: ``name: required: cannot be empty``."""
     parts = []
     for item in error.errors(include_url=False):
         where = ".".join(str(p) for p in item["loc"]) or "record"
-        parts.append(f"{where}: {item['msg']}")
+        parts.append(f"{where}: {_plain_message(item)}")
     return "; ".join(parts)
 
 
@@ -84,7 +111,9 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in error.errors(include_url=False):
         field = str(item["loc"][0]) if item["loc"] else ""
-        out.setdefault(field, item["msg"])
+        where = ".".join(str(p) for p in item["loc"][1:])
+        message = _plain_message(item)
+        out.setdefault(field, f"{where}: {message}" if where else message)
     return out
 
 
