@@ -576,6 +576,8 @@ class BrowserScreen(Screen[None]):
 
         status = self.query_one("#transfer-status", Static)
         box = self.query_one("#transfer-bar", Horizontal)
+        if not box.is_attached:  # "q" then "i" in one burst: the app is closing
+            raise transfer.TransferCancelled("the app is closing; nothing was written")
         bar = await self._progress_bar(box)
         bar.update(total=None, progress=0)
         status.update(Content(status_text))

@@ -151,6 +151,8 @@ class RecordTable(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.total = 0
         self.cursor = 0
+        # Said where the first row would be when there are no rows (set by the pane).
+        self.empty_text = ""
         self.generation = 0
         self.sort_key = "id"
         self.descending = False
@@ -197,6 +199,11 @@ class RecordTable(ScrollView, can_focus=True):
     def page_rows(self, page: int) -> list[Entry[Any]] | None:
         """The rows of ``page`` held now, if any."""
         return self._pages.get(page)
+
+    def set_empty_text(self, text: str) -> None:
+        if text != self.empty_text:
+            self.empty_text = text
+            self.refresh()
 
     def set_total(self, total: int) -> None:
         """A new row count for the same query: the rows already fetched stay."""
@@ -317,6 +324,9 @@ class RecordTable(ScrollView, can_focus=True):
             return self._header(columns, width)
         index = int(self.scroll_y) + y - 1
         if index >= self.total:
+            if self.total == 0 and y == 2 and self.empty_text:
+                style = self.rich_style + self.get_component_rich_style("record-table--loading")
+                return Strip([Segment(fit(" " + self.empty_text, width), style)], width)
             return Strip.blank(width, self.rich_style)
         entry = self.entry_at(index)
         base = self.rich_style

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -128,6 +128,8 @@ class StorePane(Vertical):
             self._show_first_rows()
             self.load()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk)
+        # Ready before anyone presses "/": the keys typed right after it must find it.
+        self.call_after_refresh(self._filter_box)
 
     def _show_first_rows(self) -> None:
         """The rows read while the app started (see tui.first_rows), if they are in: in
@@ -353,6 +355,14 @@ class StorePane(Vertical):
             count = f"{self.total_records} records"
         # The count before the path: a narrow pane cuts the title's end, not its start.
         self.border_title = Content(printable(f"{self.kind_title} · {count} · {where}"))
+        empty = ""
+        if not self.loading_state and self.error is None and self.matching == 0:
+            if self.query_state.filter:
+                empty = f"No record contains {self.query_state.filter!r}. Esc clears the filter."
+            else:
+                fill = "x exports SQLite's" if self.store.kind == "json" else "i imports JSON's"
+                empty = f"No records yet: a adds one, {fill}."
+        self.table.set_empty_text(printable(empty))
         sort = f"sort {self.query_state.sort} {'▼' if self.query_state.descending else '▲'}"
         subtitle = sort
         if self.query_state.filter:
@@ -362,19 +372,47 @@ class StorePane(Vertical):
     # -- filter and sort ---------------------------------------------------------------
 
     def _filter_box(self) -> Input:
-        """The filter box above the table, mounted when first opened (the first frame
-        does without it)."""
+        """The filter box above the table, mounted after the first frame (which does
+        without it), or when first opened if that comes sooner."""
         found = self.query("#filter")
         if found:
             return found.first(Input)
-        box = Input(placeholder="filter: any value contains…", id="filter", classes="hidden")
+        box = Input(
+            placeholder="filter: any value contains…",
+            id="filter",
+            classes="hidden",
+            select_on_focus=False,
+        )
         self.mount(box, before=self.table)
         return box
 
     def open_filter(self) -> None:
         box = self._filter_box()
         box.remove_class("hidden")
-        box.focus()
+        if box.is_mounted:
+            # At once, not after the keys already queued (see on_key).
+            self.screen.set_focus(box)
+        else:
+            box.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed in one burst with "/" (a fast typist, a paste) are all queued for
+        the table before the screen's binding for "/" runs: the pane opens the filter as
+        "/" passes through it, and the keys behind it go into the box (not to the
+        screen's bindings: "/quiet" would quit and import)."""
+        found = self.query("#filter")
+        if not found:
+            return
+        box = found.first(Input)
+        focused = self.screen.focused is box  # (has_focus waits for the Focus event)
+        if event.key == "slash" and not focused:
+            self.open_filter()
+        elif focused and event.is_printable and event.character is not None:
+            box.insert_text_at_cursor(event.character)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
 
     def clear_filter(self) -> None:
         found = self.query("#filter")

@@ -1,0 +1,49 @@
+"""Keys that arrive in one burst (a fast typist, a paste, a slow machine) act as if typed
+one by one: the letters after "/" go into the filter box, not to the screen's bindings,
+and a transfer started as the app quits ends quietly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events
+from textual.widgets import Input
+
+from tests.app_helpers import SIZE, panes, wait_for, wait_loaded
+from tui.app import BrowserApp
+from tui.sample import seed_if_empty
+
+
+def _burst(app: BrowserApp, keys: list[str]) -> None:
+    """Queue the keys at once, as the driver does for bytes read in one go."""
+    for key in keys:
+        character = "/" if key == "slash" else key
+        app.post_message(events.Key(key, character))
+
+
+async def test_letters_typed_with_the_slash_go_into_the_filter(tmp_path: Path) -> None:
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, _ = panes(app)
+        await wait_for(pilot, lambda: bool(left.query("#filter")))  # mounted after frame 1
+        _burst(app, ["slash", "q", "u", "i", "e", "t"])  # q quits, i imports, e edits
+        box = left.query_one("#filter", Input)
+        await wait_for(pilot, lambda: box.value == "quiet")
+        await wait_for(pilot, lambda: left.shown_query.filter == "quiet")
+        _burst(app, ["r"])  # more typing adds to it (nothing was selected on focus)
+        await wait_for(pilot, lambda: box.value == "quietr")
+        assert app.is_running and app.screen is app.browser
+        assert not app._notifications  # no transfer, no reload
+
+
+async def test_quitting_in_the_same_burst_as_an_import_ends_cleanly(tmp_path: Path) -> None:
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        _burst(app, list("quiet"))  # q: quit; i: an import that starts as the app closes
+        await pilot.pause(0.5)
+    # run_test re-raises a worker's failure (it was a MountError traceback).
+    assert app._exception is None
