@@ -47,3 +47,20 @@ async def test_quitting_in_the_same_burst_as_an_import_ends_cleanly(tmp_path: Pa
         await pilot.pause(0.5)
     # run_test re-raises a worker's failure (it was a MountError traceback).
     assert app._exception is None
+
+
+async def test_an_empty_table_says_why_it_is_empty(tmp_path: Path) -> None:
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "example_items.json").write_text("{}\n")
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, right = panes(app)
+        assert "No records yet" in left.table.empty_text and "x exports" in left.table.empty_text
+        await pilot.press("a", *"one", "ctrl+s")
+        await wait_for(pilot, lambda: left.table.total == 1)
+        assert left.table.empty_text == ""
+        await pilot.press("slash", *"zzz")
+        await wait_for(pilot, lambda: left.shown_query.filter == "zzz" and left.matching == 0)
+        await wait_for(pilot, lambda: "No record contains 'zzz'" in left.table.empty_text)
+        assert right.table.total == 0 and "i imports" in right.table.empty_text
