@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tui.models import ExampleItem
 from tui.stores import JsonStore, SqliteStore
 from tui.stores.base import FileFormatError
-from tui.stores.jsonio import parse_json_value, parse_store_bytes
+from tui.stores.jsoncodec import parse_json_value, parse_store_bytes
 
 HELD = ["0.1", "1.10", "1e2", "-0.0", "5e-324", "1.7976931348623157e308", "123456.789"]
 NOT_HELD = ["0.12345678901234567890123", "1e-400", "9007199254740993.0", "0.30000000000000004441"]

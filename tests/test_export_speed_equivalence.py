@@ -19,7 +19,7 @@ from tui import transfer
 from tui.models import ExampleItem
 from tui.stores.base import Entry, make_entries, make_entry
 from tui.stores.json_store import JsonStore
-from tui.stores.jsonio import parse_json_value, parse_json_values
+from tui.stores.jsoncodec import parse_json_value, parse_json_values
 from tui.stores.sqlite_store import SqliteStore
 
 TABLE = "example_items"

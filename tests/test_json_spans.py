@@ -1,6 +1,6 @@
 """A JSON store file in our layout is split into records without parsing, then checked.
 
-The split must give exactly what a full parse gives for any file ``jsonio.serialize``
+The split must give exactly what a full parse gives for any file ``jsoncodec.serialize``
 writes, or nothing (then the file is parsed in full); the check after it must catch any
 file the split could misread, and until it has, nothing may be written.
 """
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.records import json_values as json_values_up_to
 from tui.models import ExampleItem
-from tui.stores import FileFormatError, JsonStore, jsonio, jsonspans
+from tui.stores import FileFormatError, JsonStore, jsoncodec, jsonio, jsonspans
 
 json_values = json_values_up_to(10)
 tricky_text = st.text(max_size=6) | st.sampled_from(
@@ -38,7 +38,7 @@ def parsed(split: dict[str, bytes]) -> dict[str, Any]:
 @given(data=stores, chunk=st.integers(1, 64))
 def test_split_of_our_layout_is_the_parse(data: dict[str, Any], chunk: int) -> None:
     try:
-        blob = jsonio.serialize(data)
+        blob = jsoncodec.serialize(data)
         orjson.dumps(data)
     except TypeError:
         return  # written by the standard library: not what the split is for
@@ -110,7 +110,7 @@ def record(key: str) -> ExampleItem:
 def test_a_check_that_fails_after_open_blocks_writes(tmp_path: Path) -> None:
     path = tmp_path / "json" / "example_items.json"
     path.parent.mkdir()
-    good = jsonio.serialize({"b": record("b").to_raw()})
+    good = jsoncodec.serialize({"b": record("b").to_raw()})
     # Our layout to the split, but a key repeats inside the second record.
     blob = good[:-3] + b',\n  "c": {\n    "id": "c",\n    "id": "c"\n  }\n}\n'
     path.write_bytes(blob)
@@ -138,7 +138,7 @@ def test_a_valid_file_not_in_our_layout_is_parsed_strictly_after_the_split(
 ) -> None:
     path = tmp_path / "example_items.json"
     raw = {**record("a").to_raw(), "big": 2**70}
-    blob = jsonio.serialize({"a": raw})  # written by the standard library
+    blob = jsoncodec.serialize({"a": raw})  # written by the standard library
     path.write_bytes(blob)
 
     async def run() -> None:
@@ -152,13 +152,13 @@ def test_a_valid_file_not_in_our_layout_is_parsed_strictly_after_the_split(
 
     asyncio.run(run())
     assert orjson.loads(path.read_bytes())["a"]["name"] == "na"
-    assert jsonio.parse_store_bytes(path, path.read_bytes())["a"]["big"] == 2**70
+    assert jsoncodec.parse_store_bytes(path, path.read_bytes())["a"]["big"] == 2**70
 
 
 def test_records_held_as_bytes_are_written_back_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "example_items.json"
     data = {key: record(key).to_raw() for key in "abcdef"}
-    path.write_bytes(jsonio.serialize(data))
+    path.write_bytes(jsoncodec.serialize(data))
 
     async def run() -> None:
         store = JsonStore(path, ExampleItem)
@@ -169,7 +169,7 @@ def test_records_held_as_bytes_are_written_back_byte_for_byte(tmp_path: Path) ->
         raws = [{**record(key).to_raw(), "name": "x"} for key in "ace"]
         await store.put_raw_many(raws)  # spliced
         expected = {**data, **{raw["id"]: raw for raw in raws}}
-        assert path.read_bytes() == jsonio.serialize(expected)
+        assert path.read_bytes() == jsoncodec.serialize(expected)
         assert dict(store.raw_items()) == expected
         assert all(isinstance(value, bytes) for value in store._data.values())
         await store.upsert(record("b"))  # held as a dict
@@ -179,7 +179,7 @@ def test_records_held_as_bytes_are_written_back_byte_for_byte(tmp_path: Path) ->
         assert any(isinstance(v, dict) for v in mixed.values())
         other = tmp_path / "whole.json"
         assert jsonio.atomic_write_layout(other, mixed)
-        assert other.read_bytes() == path.read_bytes() == jsonio.serialize(mixed)
+        assert other.read_bytes() == path.read_bytes() == jsoncodec.serialize(mixed)
 
     asyncio.run(run())
 
@@ -191,7 +191,7 @@ def test_the_pane_shows_a_check_that_fails_after_the_rows(tmp_path: Path) -> Non
 
     path = tmp_path / "json" / "example_items.json"
     path.parent.mkdir()
-    good = jsonio.serialize({"b": record("b").to_raw()})
+    good = jsoncodec.serialize({"b": record("b").to_raw()})
     blob = good[:-3] + b',\n  "c": {\n    "id": "c",\n    "id": "c"\n  }\n}\n'
     path.write_bytes(blob)
 

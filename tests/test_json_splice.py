@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from tests.records import json_values as json_values_up_to
 from tui.generate import generate_raw_records
 from tui.models import ExampleItem
-from tui.stores import JsonStore, jsonio
+from tui.stores import JsonStore, jsoncodec, jsonio
 from tui.stores import json_store as json_store_module
 
 json_values = json_values_up_to(10)
@@ -70,7 +70,7 @@ def apply(data: dict[str, Any], op: tuple[Any, ...]) -> None:
 def store_with(initial: dict[str, Any]) -> Iterator[JsonStore[ExampleItem]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "store.json"
-        path.write_bytes(jsonio.serialize(initial))
+        path.write_bytes(jsoncodec.serialize(initial))
         os.chmod(path, 0o640)
         store = JsonStore(path, ExampleItem)
         store._open_sync()
@@ -115,7 +115,7 @@ def check_file(store: JsonStore[ExampleItem], expected: dict[str, Any]) -> None:
     assert dict(store.raw_items()) == expected
     assert [key for key, _ in store.raw_items()] == list(expected)
     on_disk = store.path.read_bytes()
-    assert on_disk == jsonio.serialize(expected)
+    assert on_disk == jsoncodec.serialize(expected)
     assert os.stat(store.path).st_mode & 0o777 == 0o640
     leftovers = [p for p in store.path.parent.iterdir() if p.name.startswith(jsonio.TEMP_PREFIX)]
     assert not leftovers
@@ -182,7 +182,7 @@ def test_atomic_splice_refuses_a_record_that_is_not_in_the_file(
     new = data.draw(st.one_of(records, st.just(jsonio.REMOVED)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "store.json"
-        blob = jsonio.serialize(initial)
+        blob = jsoncodec.serialize(initial)
         path.write_bytes(blob)
         changes = [(index, key, wrong, new)]
         assert not jsonio.atomic_splice(path, lambda st: True, changes, len(keys), b"\n}\n")
@@ -193,7 +193,7 @@ def test_atomic_splice_refuses_a_record_that_is_not_in_the_file(
 def test_atomic_splice_refuses_changes_out_of_order_or_a_changed_file(tmp_path: Path) -> None:
     path = tmp_path / "store.json"
     initial = {"a": {"x": 1}, "b": {"y": 2}, "c": {}}
-    blob = jsonio.serialize(initial)
+    blob = jsoncodec.serialize(initial)
     path.write_bytes(blob)
     edit_a: jsonio.Change = (0, "a", {"x": 1}, {"x": 9})
     edit_c: jsonio.Change = (2, "c", {}, {"z": 3})
@@ -208,7 +208,7 @@ def test_atomic_splice_refuses_changes_out_of_order_or_a_changed_file(tmp_path: 
     assert not jsonio.atomic_splice(path, anything, [(1, "a", {"x": 1}, {})], 3, b"\n}\n")
     assert path.read_bytes() == blob
     assert jsonio.atomic_splice(path, anything, [edit_a, edit_c], 3, b"\n}\n")
-    assert path.read_bytes() == jsonio.serialize({"a": {"x": 9}, "b": {"y": 2}, "c": {"z": 3}})
+    assert path.read_bytes() == jsoncodec.serialize({"a": {"x": 9}, "b": {"y": 2}, "c": {"z": 3}})
 
 
 def store_path(tmp_path: Path) -> Path:
@@ -238,7 +238,7 @@ async def test_edits_and_deletes_splice_and_keep_order(
     path.chmod(0o604)
     ids = [key for key, _ in store.raw_items()]
     with monkeypatch.context() as patched:
-        patched.setattr(jsonio, "serialize_layout", no_full_write)
+        patched.setattr(jsoncodec, "serialize_layout", no_full_write)
         patched.setattr(jsonio, "atomic_write_layout", no_full_write)
         patched.setattr(jsonio, "atomic_write", no_full_write)
         await store.upsert(item(ids[0], "first edited"))
@@ -252,7 +252,7 @@ async def test_edits_and_deletes_splice_and_keep_order(
     expected = dict(store.raw_items())
     assert list(expected) == [*ids[2:-1], "zzzzzzzzzzzz"]
     assert expected[ids[150]]["name"] == "middle edited"
-    assert path.read_bytes() == jsonio.serialize(expected)
+    assert path.read_bytes() == jsoncodec.serialize(expected)
     assert path.stat().st_mode & 0o777 == 0o604
     assert not [p for p in path.parent.iterdir() if p.name.startswith(jsonio.TEMP_PREFIX)]
     reopened = JsonStore(path, ExampleItem)
@@ -268,7 +268,7 @@ async def test_the_last_record_deleted_leaves_an_empty_store(tmp_path: Path) -> 
     assert await store.delete(only)
     assert store_path(tmp_path).read_bytes() == b"{}\n"
     await store.upsert(item("aaaaaaaaaaaa"))
-    assert store_path(tmp_path).read_bytes() == jsonio.serialize(dict(store.raw_items()))
+    assert store_path(tmp_path).read_bytes() == jsoncodec.serialize(dict(store.raw_items()))
 
 
 async def test_an_edit_after_another_process_wrote_keeps_both(tmp_path: Path) -> None:
@@ -283,7 +283,7 @@ async def test_an_edit_after_another_process_wrote_keeps_both(tmp_path: Path) ->
     on_disk = json.loads(store_path(tmp_path).read_text("utf-8"))
     assert on_disk[ids[10]]["name"] == "theirs" and on_disk[ids[30]]["name"] == "mine"
     assert ids[20] not in on_disk and ids[40] not in on_disk
-    assert store_path(tmp_path).read_bytes() == jsonio.serialize(on_disk)
+    assert store_path(tmp_path).read_bytes() == jsoncodec.serialize(on_disk)
 
 
 async def test_an_edit_of_a_file_replaced_behind_our_back_is_never_spliced(
@@ -298,14 +298,14 @@ async def test_an_edit_of_a_file_replaced_behind_our_back_is_never_spliced(
     other = {r["id"]: r for r in generate_raw_records(5, seed=9)}
     other[ids[2]] = {**dict(store.raw_items())[ids[2]], "name": "changed by hand"}
     replacement = path.with_name("other.json")
-    replacement.write_bytes(jsonio.serialize(other))
+    replacement.write_bytes(jsoncodec.serialize(other))
     os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.replace(replacement, path)
     await store.upsert(item(ids[0], "edited"))
     await store.delete(ids[1])
     on_disk = json.loads(path.read_text("utf-8"))
     assert set(other) <= set(on_disk) and on_disk[ids[2]]["name"] == "changed by hand"
-    assert path.read_bytes() == jsonio.serialize(on_disk)
+    assert path.read_bytes() == jsoncodec.serialize(on_disk)
 
 
 async def test_a_store_orjson_cannot_write_is_written_whole(tmp_path: Path) -> None:
@@ -314,14 +314,14 @@ async def test_a_store_orjson_cannot_write_is_written_whole(tmp_path: Path) -> N
     path = store_path(tmp_path)
     path.parent.mkdir(parents=True)
     data = {"a": {"id": "a", "big": 2**70, "f": 1e16}, "b": {"id": "b", "f": 1e-7}}
-    path.write_bytes(jsonio.serialize(data))
+    path.write_bytes(jsoncodec.serialize(data))
     store = JsonStore(path, ExampleItem)
     await store.open()
     assert store.load_error is None and not store._file_is_serialized
     await store.put_raw_many([{"id": "b", "f": 2e16}, {"id": "c", "f": 3e-7}])
-    assert path.read_bytes() == jsonio.serialize(dict(store.raw_items()))
+    assert path.read_bytes() == jsoncodec.serialize(dict(store.raw_items()))
     await store.delete("a")  # now orjson can write it: the file is ours again
-    assert path.read_bytes() == jsonio.serialize(dict(store.raw_items()))
+    assert path.read_bytes() == jsoncodec.serialize(dict(store.raw_items()))
     assert store._file_is_serialized
 
 
@@ -336,7 +336,7 @@ async def test_many_changes_write_the_whole_file(
         assert full == []
         await store.put_raw_many(raws[5:11])
         assert len(full) == 1
-    assert store_path(tmp_path).read_bytes() == jsonio.serialize(dict(store.raw_items()))
+    assert store_path(tmp_path).read_bytes() == jsoncodec.serialize(dict(store.raw_items()))
 
 
 # -- other processes: concurrent splicing writers, and writers killed mid-write ---------
@@ -409,7 +409,7 @@ def state_after(names: dict[str, str], ops: list[tuple[str, str, str]]) -> dict[
 def names_on_disk(path: Path) -> dict[str, str]:
     blob = path.read_bytes()
     data = json.loads(blob)
-    assert blob == jsonio.serialize(data), "the file is not in our layout"
+    assert blob == jsoncodec.serialize(data), "the file is not in our layout"
     return {key: value["name"] for key, value in data.items()}
 
 

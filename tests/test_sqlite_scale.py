@@ -23,7 +23,7 @@ from tui.generate import generate_raw_records
 from tui.models import ExampleItem
 from tui.stores import JsonStore, SqliteStore, sqlite_store
 from tui.stores.base import Query
-from tui.stores.jsonio import parse_json_value
+from tui.stores.jsoncodec import parse_json_value
 from tui.stores.ordering import matches_filter
 from tui.stores.sqlite_store import _field_expr
 

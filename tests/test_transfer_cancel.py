@@ -6,7 +6,7 @@ after one, in the middle of serializing the JSON file, right before the temp fil
 replaces it or the SQLite transaction commits) nothing is written. The files are
 compared byte for byte, the database also row by row after ``PRAGMA integrity_check``,
 and no temp file is left beside the JSON file. The chunked JSON writer writes exactly
-the bytes :func:`jsonio.serialize` writes.
+the bytes :func:`jsoncodec.serialize` writes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tui.app import BrowserApp
 from tui.generate import fill_stores, generate_raw_records
 from tui.models import ExampleItem
 from tui.screens.confirm import ConfirmScreen
-from tui.stores import JsonStore, SqliteStore, jsonio
+from tui.stores import JsonStore, SqliteStore, jsoncodec, jsonio
 from tui.stores.jsonio import TEMP_PREFIX
 
 TABLE = "example_items"
@@ -307,7 +307,7 @@ def test_chunked_write_is_byte_for_byte_serialize(data: dict[str, Any]) -> None:
         try:
             jsonio._LAYOUT_BATCH = 3  # many batches even for a few records
             try:
-                expected, by_orjson = jsonio.serialize_layout(data)
+                expected, by_orjson = jsoncodec.serialize_layout(data)
             except UnicodeEncodeError:  # a lone surrogate: neither writes it
                 with pytest.raises(UnicodeEncodeError):
                     jsonio.atomic_write_layout(path, data)
@@ -325,7 +325,7 @@ def test_chunked_write_of_generated_records(tmp_path: Path) -> None:
     path = tmp_path / "store.json"
     reports: list[tuple[int, int]] = []
     assert jsonio.atomic_write_layout(path, data, None, lambda d, t: reports.append((d, t)))
-    assert path.read_bytes() == jsonio.serialize(data)
+    assert path.read_bytes() == jsoncodec.serialize(data)
     assert reports[-1] == (5000, 5000) and len(reports) == -(-5000 // jsonio._LAYOUT_BATCH)
 
 

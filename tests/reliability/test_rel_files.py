@@ -33,7 +33,7 @@ from tests.records import raw_record
 from tests.reliability.budget import Figures
 from tui import config
 from tui.models import ExampleItem
-from tui.stores import JsonStore, SqliteStore, StoreError, jsonio
+from tui.stores import JsonStore, SqliteStore, StoreError, jsoncodec, jsonio
 from tui.stores.base import check_collection_name
 
 COMMAND = "TUI_RELIABILITY=long .venv/bin/pytest tests/reliability/test_rel_files.py"
@@ -97,7 +97,7 @@ WRITES: list[Write] = [
 def _seed_json(path: Path, layout: str = "ours") -> dict[str, str]:
     records = {rid(n): raw_record(rid(n), f"record {n}") for n in range(1, 6)}
     if layout == "ours":
-        path.write_bytes(jsonio.serialize(records))
+        path.write_bytes(jsoncodec.serialize(records))
     else:  # another tool's layout: the next write rewrites the whole file
         path.write_text(json.dumps(records, indent=4))
     return {k: v["name"] for k, v in records.items()}

@@ -34,7 +34,7 @@ from tests.records import raw_record
 from tests.reliability.budget import Figures, amount
 from tests.reliability.faults import inject
 from tui.models import ExampleItem
-from tui.stores import JsonStore, StoreError, jsonio
+from tui.stores import JsonStore, StoreError, jsoncodec, jsonio
 
 COMMAND = "TUI_RELIABILITY=long .venv/bin/pytest tests/reliability/test_rel_json_faults.py"
 FILE_MODE = 0o640  # not what a new file gets: every save must keep it
@@ -112,7 +112,7 @@ def _setup(folder: Path, layout: str) -> tuple[Path, bytes | None, dict[str, str
     records = {rid(n): raw_record(rid(n), f"record {n}") for n in range(1, RECORDS + 1)}
     # Our layout is spliced into; a file in another layout is rewritten whole.
     ours = layout == "ours"
-    blob = jsonio.serialize(records) if ours else json.dumps(records, indent=4).encode()
+    blob = jsoncodec.serialize(records) if ours else json.dumps(records, indent=4).encode()
     path.write_bytes(blob)
     path.chmod(FILE_MODE)
     return path, blob, names_of(records)

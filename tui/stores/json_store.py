@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import orjson
 
 from tui.gcpause import collector_paused
-from tui.stores import jsonio, jsonspans
+from tui.stores import jsoncodec, jsonio, jsonspans
 from tui.stores.base import (
     ANY,
     DEFAULT_QUERY,
@@ -76,7 +76,7 @@ _HEAD_INLINE = 200_000
 # Records made into pieces by one orjson call in put_raw_many.
 _PUT_BATCH = 1000
 
-_loads = jsonio.loads_value
+_loads = jsoncodec.loads_value
 _GONE = object()
 
 
@@ -135,7 +135,7 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
         self._signature: FileSignature | None = None
         self._load_error: FileFormatError | None = None
         # True while the file holds exactly what orjson writes for self._data (what
-        # jsonio.serialize writes), so that records can be spliced into it.
+        # jsoncodec.serialize writes), so that records can be spliced into it.
         self._file_is_serialized = False
         self._opened = False
         self._check: _Check | None = None  # a split load not proven yet
@@ -280,7 +280,7 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
                     records = None
                 if blob is None:
                     return {}, False, None
-                data, serialized = jsonio.parse_store(self.path, blob)
+                data, serialized = jsoncodec.parse_store(self.path, blob)
             return data, serialized, None
         except FileFormatError as exc:
             return {}, False, exc

@@ -1,6 +1,6 @@
 """A store file in our layout, split into its records' bytes without parsing them.
 
-What :func:`tui.stores.jsonio.serialize` writes is ``{``, then each record as a newline,
+What :func:`tui.stores.jsoncodec.serialize` writes is ``{``, then each record as a newline,
 two spaces, its key, ``": "`` and its value indented by two more spaces, records joined by
 ``,``, then ``\\n}\\n``. A raw newline occurs in JSON only between tokens, and every line
 below the top level is indented by four spaces or more, so in such a file the records

@@ -42,12 +42,8 @@ from tui.stores.base import (
     require_model,
     stamp_for_write,
 )
-from tui.stores.jsonio import (
-    make_private_dirs,
-    parse_json_value,
-    parse_json_values,
-    serialize_compact,
-)
+from tui.stores.jsoncodec import parse_json_value, parse_json_values, serialize_compact
+from tui.stores.jsonio import make_private_dirs
 from tui.stores.ordering import ascii_lower, matches_filter
 from tui.stores.sqlite_connection import (
     BUSY_TIMEOUT_MS,
