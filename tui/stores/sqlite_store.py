@@ -20,11 +20,9 @@ from typing import Any
 
 import aiosqlite
 
-from tui.schema import format_timestamp, parse_timestamp
 from tui.stores.base import (
     ANY,
     DEFAULT_QUERY,
-    UNADDRESSABLE,
     DatabaseError,
     Entry,
     FileSignature,
@@ -42,21 +40,19 @@ from tui.stores.base import (
     require_model,
     stamp_for_write,
 )
-from tui.stores.jsoncodec import parse_json_value, parse_json_values, serialize_compact
+from tui.stores.jsoncodec import parse_json_value
 from tui.stores.jsonio import make_private_dirs
 from tui.stores.ordering import ascii_lower, matches_filter
 from tui.stores.sqlite_connection import (
     BUSY_TIMEOUT_MS,
-    NOT_UTF8,
-    NotUtf8,
     close_connection,
     enable_wal,
-    escaped_text,
     fetch_all,
     fetch_in,
     file_size,
     open_connection,
 )
+from tui.stores.sqlite_rows import decode_row, decode_rows, encode_row
 
 _BATCH = 2000
 # Rows parsed and validated together while iterating (see iter_all).
@@ -347,34 +343,15 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
 
     # -- reads -------------------------------------------------------------------------
 
-    def _raw(self, row: sqlite3.Row | tuple[Any, ...]) -> tuple[str, Any, str | None]:
-        """(id, stored value, why it is not JSON) for a row, without validating it."""
-        record_id, text, created_at, updated_at = row
-        if not _plain_id(record_id):
-            return _odd_id(record_id, text)
-        try:
-            raw = parse_json_value(text)
-        except (ValueError, TypeError) as exc:
-            if isinstance(text, bytes):
-                # A blob: shown (and compared) as text, its non-UTF-8 bytes escaped.
-                shown = text.decode("utf-8", "backslashreplace")
-                return record_id, shown, f"data column is a blob, not JSON text: {exc}"
-            if isinstance(text, NotUtf8):
-                return record_id, str(text), NOT_UTF8
-            return record_id, text, f"data column is not valid JSON: {exc}"
-        if isinstance(raw, dict):
-            _fill_timestamps(raw, created_at, updated_at)
-        return record_id, raw, None
-
     def _entry(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry[T]:
-        record_id, raw, error = self._raw(row)
+        record_id, raw, error = decode_row(row)
         if error is not None:
             return Entry(record_id, raw, None, error)
         return make_entry(self.model, record_id, raw)
 
     def _unchecked(self, row: sqlite3.Row | tuple[Any, ...]) -> Entry[T]:
         """The row's entry, not validated (unless it is not JSON: invalid already)."""
-        record_id, raw, error = self._raw(row)
+        record_id, raw, error = decode_row(row)
         return Entry(record_id, raw, None, error)
 
     async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
@@ -727,31 +704,6 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 pending.cancel()
                 pending.add_done_callback(_retrieved)
 
-    def _raws(self, rows: list[Any]) -> list[tuple[str, Any, str | None]]:
-        """:meth:`_raw` of each row of :meth:`_rows_in_storage_order`, the UTF-8 texts
-        parsed as one batch."""
-        texts = [row[1] for row in rows if row[2] and _plain_id(row[0])]
-        parsed = iter(parse_json_values(texts) if texts else ())
-        raws: list[tuple[str, Any, str | None]] = []
-        add = raws.append
-        for record_id, data, is_text, created_at, updated_at in rows:
-            if not is_text or not _plain_id(record_id):
-                add(self._raw((record_id, data, created_at, updated_at)))
-                continue
-            raw = next(parsed)
-            if isinstance(raw, dict):
-                _fill_timestamps(raw, created_at, updated_at)
-            elif isinstance(raw, (ValueError, TypeError)):
-                # Shown as _raw shows a TEXT column that is not JSON (or not UTF-8).
-                text = escaped_text(data)
-                if isinstance(text, NotUtf8):
-                    add((record_id, str(text), NOT_UTF8))
-                else:
-                    add((record_id, text, f"data column is not valid JSON: {raw}"))
-                continue
-            add((record_id, raw, None))
-        return raws
-
     async def iter_all(self, batch_size: int = 5000) -> AsyncIterator[Entry[T]]:
         """Every entry in storage order, valid or not, fetched a batch at a time."""
         model = self.model
@@ -759,7 +711,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             # Parsed and validated a few rows at a time: whole batches at once would be
             # slower, their values no longer in the processor's caches when next looked at.
             for start in range(0, len(fetched), _PARSE_ROWS):
-                raws = self._raws(fetched[start : start + _PARSE_ROWS])
+                raws = decode_rows(fetched[start : start + _PARSE_ROWS])
                 valid = [(record_id, raw) for record_id, raw, error in raws if error is None]
                 validated = make_entries(model, valid)
                 if len(validated) == len(raws):
@@ -775,7 +727,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         """Every (id, stored value) in storage order, unvalidated: for comparing only."""
         async for fetched in self._rows_in_storage_order(batch_size):
             for start in range(0, len(fetched), _PARSE_ROWS):
-                for record_id, raw, _ in self._raws(fetched[start : start + _PARSE_ROWS]):
+                for record_id, raw, _ in decode_rows(fetched[start : start + _PARSE_ROWS]):
                     yield record_id, raw
 
     # -- writes ------------------------------------------------------------------------
@@ -846,7 +798,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             record_id,
         )
         found = rows[0] if rows else None
-        stored = None if found is None else self._raw(found)[1]
+        stored = None if found is None else decode_row(found)[1]
         check_expected(self.path, record_id, found is not None, stored, expect)
 
     def _upsert_sql(self, keep_created: bool) -> str:
@@ -873,7 +825,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 if not (isinstance(existing, dict) and "created_at" in existing):
                     existing = {"created_at": found[1]}
             stamped = stamp_for_write(record, existing)
-            rows.append(_row(stamped.to_raw()))
+            rows.append(encode_row(stamped.to_raw()))
         return rows
 
     async def upsert(self, record: T, expect: object = ANY) -> Entry[T]:
@@ -928,7 +880,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                 if check is not None:
                     check()
                 batch = raws[start : start + _BATCH]
-                await db.executemany(sql, [_row(raw) for raw in batch])
+                await db.executemany(sql, [encode_row(raw) for raw in batch])
                 if progress is not None:
                     progress(min(start + _BATCH, total), total)
             if check is not None:
@@ -944,56 +896,6 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
             return cursor.rowcount > 0
 
         return bool(await self._write(work))
-
-
-def _row(raw: dict[str, Any]) -> tuple[str, str, Any, Any]:
-    created, updated = raw.get("created_at"), raw.get("updated_at")
-    return (
-        raw["id"],
-        serialize_compact(raw),
-        created if isinstance(created, str) else None,
-        updated if isinstance(updated, str) else None,
-    )
-
-
-def _fill_timestamps(raw: dict[str, Any], created_at: Any, updated_at: Any) -> None:
-    """The guide's template keeps timestamps in the columns: fill them in where the JSON
-    lacks them, so the record reads whole."""
-    if "created_at" not in raw and created_at is not None:
-        raw["created_at"] = _column_timestamp(created_at)
-    if "updated_at" not in raw and updated_at is not None:
-        raw["updated_at"] = _column_timestamp(updated_at)
-
-
-def _plain_id(record_id: object) -> bool:
-    """Whether a row's id is UTF-8 text, the only kind a record can be found by."""
-    return isinstance(record_id, str) and not isinstance(record_id, NotUtf8)
-
-
-def _odd_id(record_id: object, data: object) -> tuple[str, Any, str]:
-    """A row whose id is not UTF-8 text (a blob, a number, NULL, bad bytes: a table not made
-    by us may hold them): an invalid record, its id as SQL would write it (or escaped), its
-    data as text. It is shown and kept; it cannot be found again by the id shown."""
-    if isinstance(record_id, NotUtf8):
-        shown, kind = str(record_id), "TEXT that is not UTF-8 (shown escaped)"
-    elif isinstance(record_id, bytes):
-        shown, kind = f"x'{record_id.hex()}'", "a blob"
-    elif record_id is None:
-        shown, kind = "NULL", "NULL"
-    else:
-        shown, kind = str(record_id), f"a number ({type(record_id).__name__})"
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "backslashreplace")
-    elif not isinstance(data, str):
-        data = str(data)
-    return shown, str(data), f"id column is {kind}, not text: {UNADDRESSABLE}"
-
-
-def _column_timestamp(value: Any) -> Any:
-    # Columns hold SQLite's zone-less CURRENT_TIMESTAMP (UTC): written as the JSON layout
-    # writes times, with Z, so an exported record does not read as a naive time elsewhere.
-    parsed = parse_timestamp(value)  # None for one that UTC moves out of range, too
-    return value if parsed is None else format_timestamp(parsed)
 
 
 def _field_expr(field: str) -> str:
