@@ -15,6 +15,7 @@ from typing import Any
 
 from tests.app_helpers import SIZE, panes, wait_for, wait_loaded
 from tests.reliability.budget import Figures
+from tests.reliability.test_rel_bad_sqlite import _stored
 from tui.app import BrowserApp
 from tui.models import ExampleItem
 from tui.screens.confirm import ConfirmScreen
@@ -65,15 +66,6 @@ def _make_db(path: Path) -> None:
                 'INSERT INTO example_items VALUES (\'older\', \'{"id": "older", "name": "o"}\','
                 " '0001-01-01 00:00:00-01:00', NULL)"
             )
-    finally:
-        db.close()
-
-
-def _stored(path: Path) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.text_factory = bytes
-    try:
-        return db.execute("SELECT * FROM example_items ORDER BY rowid").fetchall()
     finally:
         db.close()
 

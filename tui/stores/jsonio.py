@@ -472,15 +472,8 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise StoreError(f"{lock_file}: cannot open lock file: {exc.strerror}") from None
-    try:
-        _wait_for_lock(fd, lock_file)
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
+    with _locked(fd, lock_file):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 @contextlib.contextmanager
@@ -510,13 +503,17 @@ def read_lock(path: Path, create: bool = True) -> Iterator[bool]:
         except OSError:
             yield False  # no lock file to share, and none may be made: read unlocked
             return
+    with _locked(fd, lock_file):
+        yield writable
+
+
+@contextlib.contextmanager
+def _locked(fd: int, lock_file: Path) -> Iterator[None]:
+    """Hold the flock on the open ``fd`` for the block; the fd is closed in any case
+    (closing releases the lock)."""
     try:
         _wait_for_lock(fd, lock_file)
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        yield writable
+        yield
     finally:
         os.close(fd)
 
