@@ -98,3 +98,33 @@ async def test_another_connection_commit_is_still_seen(tmp_path: Path) -> None:
     finally:
         await other.close()
         await store.close()
+
+
+async def test_a_write_during_another_waits_its_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form's save during an import: it used to fail with "cannot start a transaction
+    within a transaction"; it is written once the import commits."""
+    monkeypatch.setattr(sqlite_module, "_BATCH", 100)
+    store = await _seeded(tmp_path / "myapp.db")
+    started = asyncio.Event()
+    batches = 0
+
+    def check() -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 5:
+            started.set()
+
+    try:
+        importing = asyncio.ensure_future(
+            store.put_raw_many([raw_record(f"b{n:05d}", "i") for n in range(ADDED)], check=check)
+        )
+        await started.wait()
+        entry = await store.upsert(ExampleItem(id="form", name="saved meanwhile"))
+        assert importing.done()  # the save waited for the import to commit
+        assert await importing == ADDED
+        assert entry.valid and (await store.get("form")) is not None
+        assert await store.count() == BEFORE + ADDED + 1
+    finally:
+        await store.close()

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import islice
 from pathlib import Path
 from typing import Any, NoReturn
@@ -193,11 +194,35 @@ def _parse_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise _BadConstant(f"number {text} is too large (it overflows a double)")
-    if repr(value) != text and Decimal(repr(value)) != Decimal(text):
-        # 1.10 or 1e2 are written back as 1.1 and 100.0, the same numbers; 0.1 followed
-        # by twenty digits, or 1e-400, would not be: never read what we cannot write.
+    if repr(value) != text and not _holds(value, text):
         raise _InexactNumber(text)
     return value
+
+
+def _significant_digits(text: str) -> str:
+    """The digits of a JSON number's text that carry its value: ``-0.0120e5`` -> ``12``."""
+    mantissa = text.lstrip("-").split("e")[0].split("E")[0]
+    return mantissa.replace(".", "").strip("0")
+
+
+def _holds(value: float, text: str) -> bool:
+    """Whether the double ``value`` is what ``text`` says, to the text's own precision:
+    the text is the double written with as many digits as the text has.
+
+    So 1.10, 1e2, or 0.10000000000000001 (what 17-digit writers such as C's %.17g give
+    for 0.1) are held, and written back as 1.1, 100.0, 0.1: the same double. The digits
+    of 0.1 followed by twenty more, 9007199254740993.0 (2**53 + 1), or 1e-400 (which
+    reads as 0.0) are not: saving would change the number.
+    """
+    digits = _significant_digits(text)
+    if value == 0.0:
+        return not digits  # 0e99999999999999999999 is zero; 1e-400 is not
+    if len(digits) <= 15 and abs(value) >= sys.float_info.min:
+        return True  # any 15 digits survive a normal double's round trip
+    try:
+        return Decimal(text) == Decimal(format(value, f".{len(digits)}g"))
+    except InvalidOperation:  # an exponent past what Decimal takes
+        return False
 
 
 def _strict_loads(text: str) -> Any:

@@ -131,6 +131,7 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         self._writer: asyncio.Task[Any] | None = None
         self._no_write = asyncio.Event()
         self._no_write.set()
+        self._write_turn = asyncio.Lock()
 
     @classmethod
     def in_data_dir(
@@ -734,23 +735,24 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
 
     async def _write(self, work: Callable[[aiosqlite.Connection], Any]) -> Any:
         """Run ``work`` in one BEGIN IMMEDIATE transaction; roll back on any failure."""
-        db = self.db
         if self._stand_in:
             raise StoreError(
                 f"{self.label}: opened for reading only, and there is no such table to write"
             )
-        with self._read_lock:
-            self._writes += 1
-        self._writer = asyncio.current_task()
-        self._no_write.clear()
-        try:
-            return await self._write_transaction(db, work)
-        finally:
+        # One write at a time: a second (a form's save during an import) waits its turn
+        # instead of failing with "cannot start a transaction within a transaction".
+        async with self._write_turn:
             with self._read_lock:
-                self._writes -= 1
-                if self._writes == 0:
-                    self._writer = None
-                    self._no_write.set()
+                self._writes += 1
+            self._writer = asyncio.current_task()
+            self._no_write.clear()
+            try:
+                return await self._write_transaction(self.db, work)
+            finally:
+                with self._read_lock:
+                    self._writes -= 1
+                self._writer = None
+                self._no_write.set()
 
     async def _write_transaction(
         self, db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Any]
