@@ -21,7 +21,7 @@ from tui.models import ExampleItem
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.record_form import RecordForm
 from tui.stores import SqliteStore
-from tui.transfer import make_plan
+from tui.transfer import apply, make_plan
 
 COMMAND = "TUI_RELIABILITY=long .venv/bin/pytest tests/reliability/test_rel_bad_sqlite_ids.py"
 FIGURE = "bad SQLite rows shown as invalid, kept"
@@ -162,3 +162,30 @@ async def test_app_refuses_to_edit_or_delete_a_row_its_id_cannot_reach(
             assert any("x'6162'" in m and "sqlite3 shell" in m for m in said), said
             assert not isinstance(app.screen, (RecordForm, ConfirmScreen))
     assert _stored(path) == before
+
+
+async def test_an_import_never_matches_a_row_by_the_text_shown_for_its_id(
+    tmp_path: Path, figures: Figures
+) -> None:
+    """A JSON record whose id is literally x'6162' is new to a table holding a blob id
+    shown that way: the plan does not call it a change of that row, and the import
+    leaves the blob row as it is."""
+    figures.cases(FIGURE, 1, COMMAND)
+    from tui.stores import JsonStore
+
+    path = tmp_path / "myapp.db"
+    _make_db(path)
+    before = _stored(path)
+    source_path = tmp_path / "in.json"
+    source_path.write_text('{"x\'6162\'": {"id": "x\'6162\'", "name": "text id"}}\n', "utf-8")
+    async with (
+        JsonStore(source_path, ExampleItem) as source,
+        SqliteStore(path, "example_items", ExampleItem) as target,
+    ):
+        plan = await make_plan(source, target)
+        assert plan.new == ["x'6162'"] and plan.changed == []
+        await apply(plan, target)
+        written = await target.get("x'6162'")
+        assert written is not None and written.raw["name"] == "text id"
+    after = _stored(path)
+    assert [row for row in after if row[0] != b"x'6162'"] == before

@@ -52,7 +52,7 @@ from tui.stores.sqlite_connection import (
     file_size,
     open_connection,
 )
-from tui.stores.sqlite_rows import decode_row, decode_rows, encode_row
+from tui.stores.sqlite_rows import decode_row, decode_rows, encode_row, plain_id
 
 _BATCH = 2000
 # Rows parsed and validated together while iterating (see iter_all).
@@ -725,10 +725,15 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
                     yield next(found) if error is None else Entry(record_id, raw, None, error)
 
     async def iter_raw(self, batch_size: int = 5000) -> AsyncIterator[tuple[str, Any]]:
-        """Every (id, stored value) in storage order, unvalidated: for comparing only."""
+        """Every (id, stored value) in storage order, unvalidated: for comparing only.
+
+        Rows whose id is not UTF-8 text are left out: no record can be written over them
+        (their id shown, x'61' say, is not theirs), so a plan must not match a source
+        record with them; a transfer leaves them as they are."""
         async for fetched in self._rows_in_storage_order(batch_size):
             for start in range(0, len(fetched), _PARSE_ROWS):
-                for record_id, raw, _ in decode_rows(fetched[start : start + _PARSE_ROWS]):
+                rows = [row for row in fetched[start : start + _PARSE_ROWS] if plain_id(row[0])]
+                for record_id, raw, _ in decode_rows(rows):
                     yield record_id, raw
 
     # -- writes ------------------------------------------------------------------------
