@@ -129,3 +129,26 @@ async def test_a_field_changed_on_both_sides_is_named_and_the_typing_wins(
         await wait_for(pilot, lambda: not isinstance(app.screen, RecordForm))
     final = json.loads(json_path(tmp_path).read_text("utf-8"))[record_id]
     assert final["description"] == "mine" and final["tags"] == ["outside"]
+
+
+async def test_a_checkbox_shows_a_stored_bool_as_the_model_reads_it() -> None:
+    """A stored "false" (a string) is read by the model as False: the box is unchecked,
+    and saving untouched keeps what the box shows."""
+    from pydantic import Field
+    from textual.widgets import Checkbox
+
+    from tui.models import BaseRecord
+
+    class Task(BaseRecord):
+        title: str
+        done: bool = Field(default=False)
+
+    for stored, shown in (("false", False), ("0", False), ("yes", True), ("maybe", False)):
+        raw = {"id": "t", "title": "x", "done": stored}
+        app = Host(RecordForm(Task, "Edit in JSON store", raw))
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.screen.query_one("#field-done", Checkbox).value is shown, stored
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: bool(app.results))  # noqa: B023
+        [record] = app.results
+        assert record.done is shown, stored

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from rich.cells import cell_len
 from rich.text import Text
@@ -181,6 +181,18 @@ def display_value(field: FormField, value: Any) -> str:
     return _as_json(value)
 
 
+def _as_bool(value: Any) -> bool:
+    """What a checkbox shows for a stored value: as the model reads it ("false", "0" and
+    "no" are unchecked, as pydantic takes them), unchecked for what it cannot read."""
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return False
+
+
+_BOOL: TypeAdapter[bool] = TypeAdapter(bool)
+
+
 def split_tags(text: str) -> list[str]:
     """Comma-separated input as a list: each item stripped, empty items dropped."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -257,7 +269,7 @@ class RecordForm(ModalScreen[BaseRecord | None]):
             value = self.initial.get(field.name)
             if value is None and self.adding:
                 value = _default_of(self.model.model_fields[field.name])
-            return bool(value)
+            return _as_bool(value)
         return self._initial_text(field)
 
     def _make_input(self, field: FormField) -> Widget:
