@@ -64,3 +64,47 @@ async def test_an_empty_table_says_why_it_is_empty(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: left.shown_query.filter == "zzz" and left.matching == 0)
         await wait_for(pilot, lambda: "No record contains 'zzz'" in left.table.empty_text)
         assert right.table.total == 0 and "i imports" in right.table.empty_text
+
+
+async def test_enter_esc_and_tab_in_a_burst_act_in_the_order_typed(tmp_path: Path) -> None:
+    """Each key behind Enter, Esc or Tab goes where the focus is once that key has acted:
+    '/desk<Enter>' keeps the filter, '/desk<Enter>e' then edits, '/ab<Tab>x' exports."""
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.record_form import RecordForm
+
+    def on_table(app: BrowserApp) -> bool:
+        return app.focused is panes(app)[0].table
+
+    def editing(app: BrowserApp) -> bool:
+        return isinstance(app.screen, RecordForm)
+
+    def exporting(app: BrowserApp) -> bool:
+        return isinstance(app.screen, ConfirmScreen)
+
+    await seed_if_empty(tmp_path)
+    for keys, done, typed in (
+        (["slash", "d", "e", "s", "k", "enter"], on_table, "desk"),
+        (["slash", "d", "e", "s", "k", "enter", "e"], editing, "desk"),
+        (["slash", "a", "b", "tab", "x"], exporting, "ab"),
+    ):
+        app = BrowserApp(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_loaded(pilot)
+            left, _ = panes(app)
+            await wait_for(pilot, lambda: bool(left.query("#filter")))  # noqa: B023
+            _burst(app, keys)
+            box = left.query_one("#filter", Input)
+            await wait_for(pilot, lambda: box.value == typed and done(app))  # noqa: B023
+            await pilot.pause()
+
+
+async def test_esc_in_a_burst_clears_the_filter_before_the_next_key(tmp_path: Path) -> None:
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, _ = panes(app)
+        await wait_for(pilot, lambda: bool(left.query("#filter")))
+        _burst(app, ["slash", "a", "b", "escape", "q"])  # q after Esc: quit, not text
+        await pilot.pause(0.5)
+    assert not app.is_running and app._exception is None

@@ -25,7 +25,7 @@ from tui.stores.base import ABSENT, RecordConflict, SavedNotDurable
 from tui.stylepaths import style
 from tui.text import printable
 from tui.widgets.record_table import RecordTable
-from tui.widgets.store_pane import StorePane
+from tui.widgets.store_pane import StorePane, focus_now
 
 if TYPE_CHECKING:
     from textual.widgets import ProgressBar
@@ -100,12 +100,16 @@ class BrowserScreen(Screen[None]):
             tooltip="Copy records JSON → SQLite (shows what will change first)",
             id="transfer.import",
         ),
+        # A priority key: acted on as it arrives, so that the keys typed right behind it
+        # (in one burst: a paste, a fast typist) are sent to the filter box it focuses,
+        # not queued for the table ("/quiet" would otherwise quit and import).
         Binding(
             "slash",
             "filter",
             "Filter",
             tooltip="Show only the records of the focused pane that contain a text",
             key_display="/",
+            priority=True,
             id="pane.filter",
         ),
         Binding(
@@ -209,7 +213,7 @@ class BrowserScreen(Screen[None]):
     # -- panes -------------------------------------------------------------------------
 
     def action_focus_other(self) -> None:
-        self.other(self.focused_pane).focus_target.focus()
+        focus_now(self.other(self.focused_pane).focus_target)
 
     def action_filter(self) -> None:
         self.focused_pane.open_filter()

@@ -307,7 +307,12 @@ class RecordTable(ScrollView, can_focus=True):
             if event.chain >= 2 and (entry := self.current) is not None:
                 self.post_message(self.Activated(self, entry))
 
-    def key_enter(self) -> None:
+    def on_key(self, event: events.Key) -> None:
+        # Enter edits the row; but an Enter queued here while the focus had already moved
+        # (typed in one burst with "/ab") belongs to the filter box: let it pass up.
+        if event.key != "enter" or self.screen.focused is not self:
+            return
+        event.stop()
         if (entry := self.current) is not None:
             self.post_message(self.Activated(self, entry))
 

@@ -7,7 +7,8 @@ only render what the workers hand them.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -69,6 +70,42 @@ class DetailPanel(VerticalScroll, can_focus=False):
 class ErrorBox(Static, can_focus=True):
     """Why the store cannot be read, in place of the table. It takes the focus (tab
     reaches a pane in this state), so the keys act on this pane and refuse clearly."""
+
+
+class FilterBox(Input):
+    """The filter's input. Keys typed in one burst are all queued for it before the first
+    of them is handled; so Enter, Esc and Tab move the focus as they are handled (not a
+    turn later, when the keys behind them would already have been typed into the box),
+    and a key queued behind them is sent on as a new key press, in the order typed, to
+    whatever has the focus now."""
+
+    LEAVING_KEYS: ClassVar[frozenset[str]] = frozenset({"enter", "escape", "tab", "shift+tab"})
+
+    def __init__(self, leave: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._leave = leave
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.screen.focused is not self:
+            event.stop()
+            event.prevent_default()
+            self.app.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in self.LEAVING_KEYS:
+            event.stop()
+            event.prevent_default()
+            self._leave(event.key)
+            return
+        await super()._on_key(event)
+
+
+def focus_now(widget: Widget) -> None:
+    """Focus ``widget`` before the next queued key is handled (``focus()`` waits a turn,
+    and a key typed in the same burst would still go to the widget focused before)."""
+    if widget.is_mounted:
+        widget.screen.set_focus(widget)
+    else:
+        widget.focus()
 
 
 class StorePane(Vertical):
@@ -377,7 +414,8 @@ class StorePane(Vertical):
         found = self.query("#filter")
         if found:
             return found.first(Input)
-        box = Input(
+        box = FilterBox(
+            self._leave_filter,
             placeholder="filter: any value contains…",
             id="filter",
             classes="hidden",
@@ -388,31 +426,11 @@ class StorePane(Vertical):
 
     def open_filter(self) -> None:
         box = self._filter_box()
-        box.remove_class("hidden")
-        if box.is_mounted:
-            # At once, not after the keys already queued (see on_key).
-            self.screen.set_focus(box)
-        else:
-            box.focus()
-
-    def on_key(self, event: events.Key) -> None:
-        """Keys typed in one burst with "/" (a fast typist, a paste) are all queued for
-        the table before the screen's binding for "/" runs: the pane opens the filter as
-        "/" passes through it, and the keys behind it go into the box (not to the
-        screen's bindings: "/quiet" would quit and import)."""
-        found = self.query("#filter")
-        if not found:
-            return
-        box = found.first(Input)
-        focused = self.screen.focused is box  # (has_focus waits for the Focus event)
-        if event.key == "slash" and not focused:
-            self.open_filter()
-        elif focused and event.is_printable and event.character is not None:
-            box.insert_text_at_cursor(event.character)
-        else:
-            return
-        event.stop()
-        event.prevent_default()
+        if box.has_class("hidden") or self.screen.focused is not box:
+            box.remove_class("hidden")
+            focus_now(box)
+        else:  # "/" is a priority key (see BrowserScreen): typed in the box, it is text
+            box.insert_text_at_cursor("/")
 
     def clear_filter(self) -> None:
         found = self.query("#filter")
@@ -420,7 +438,7 @@ class StorePane(Vertical):
             box = found.first(Input)
             box.add_class("hidden")
             box.value = ""
-        self.focus_target.focus()  # not a table hidden behind an error
+        focus_now(self.focus_target)  # not a table hidden behind an error
         if self.query_state.filter:
             self._set_query(Query(self.query_state.sort, self.query_state.descending, ""))
 
@@ -430,10 +448,17 @@ class StorePane(Vertical):
         state = self.query_state
         self._set_query(Query(state.sort, state.descending, event.value), delay=TYPING_PAUSE)
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_target.focus()
+    def _leave_filter(self, key: str) -> None:
+        """Enter keeps the filter and goes to the results; Esc and Tab do what the
+        screen's keys do (clear the filter or cancel a transfer; the other pane)."""
+        if key == "enter":
+            focus_now(self.focus_target)
+            return
+        # At once (run_action would wait a turn): the screen's own action methods.
+        name = "action_escape" if key == "escape" else "action_focus_other"
+        action = getattr(self.screen, name, None)
+        if action is not None:
+            action()
 
     def next_sort(self) -> None:
         state = self.query_state
