@@ -151,3 +151,45 @@ async def test_the_confirmation_lists_the_changes_and_scrolls_by_keys(tmp_path: 
             pilot,
             lambda: "Router" in json.dumps(json.loads(json_path(tmp_path).read_text("utf-8"))),
         )
+
+
+async def test_the_confirmation_fits_a_short_terminal(tmp_path: Path) -> None:
+    """The counts and the list scroll together: the buttons stay on a 60x16 screen."""
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=(60, 16)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        button = app.screen.query_one("#confirm-yes")
+        await wait_for(pilot, lambda: button.region.bottom <= 16 - 1)  # above the footer
+        scroller = app.screen.query_one("#confirm-details", VerticalScroll)
+        await pilot.press("end")
+        await wait_for(pilot, lambda: scroller.scroll_y == scroller.max_scroll_y > 0)
+
+
+async def test_past_the_limit_the_dialog_says_how_to_see_every_record(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("tui.app.DETAIL_LIMIT", 2)
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        text = str(app.screen.query_one("#confirm-details-text", Static).render())
+    assert "… and 6 more new record(s)" in text
+    assert f"python -m tui --data-dir {tmp_path} export --dry-run --details" in text
+
+
+async def test_get_raws_finds_what_exists_in_both_stores(tmp_path: Path) -> None:
+    await seed_if_empty(tmp_path)
+    for store in (json_store(tmp_path), sqlite_store(tmp_path)):
+        async with store:
+            ids = [e.id for e in (await store.page()).entries]
+            found = await store.get_raws([*ids, "missing"])
+            assert set(found) == set(ids)
+            for record_id in ids:
+                entry = await store.get(record_id)
+                assert entry is not None and found[record_id] == entry.raw

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -509,7 +510,10 @@ class BrowserScreen(Screen[None]):
             self.notify(f"{verb} failed: {printable(str(exc))}", severity="error", markup=False)
             return
         if any(line.kind == "more" for line in details):
-            hint = f"Every record: python -m tui {verb.lower()} --dry-run --details"
+            where = shlex.quote(str(self.data_dir))
+            hint = (
+                f"Every record: python -m tui --data-dir {where} {verb.lower()} --dry-run --details"
+            )
             details.append(plan_details.Line("more", hint))
         confirmed = await self.app.push_screen_wait(
             ConfirmScreen(
@@ -518,7 +522,7 @@ class BrowserScreen(Screen[None]):
                     f"From {source.store.path}",
                     f"Into {target.store.path}",
                     "",
-                    *plan.summary_lines(),
+                    *plan.summary_lines(show_ids=0),  # the list below names them
                 ],
                 confirm_label=verb,
                 details=[(line.kind, line.text) for line in details],

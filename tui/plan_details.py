@@ -22,7 +22,9 @@ from tui.transfer import Plan, same_json
 Kind = Literal["new", "changed", "kept", "invalid", "field", "more"]
 
 VALUE_WIDTH = 60
+MAX_FIELDS = 40  # field lines of one record in a dialog
 _YIELD_EVERY = 10_000
+_LOOKUP_CHUNK = 500
 _ABSENT = object()
 _MARKS: dict[str, str] = {"new": "+", "changed": "~", "kept": "=", "invalid": "!"}
 
@@ -67,13 +69,19 @@ def _record_line(kind: Kind, record_id: str, raw: Any, note: str = "") -> Line:
 
 
 async def _written(
-    plan: Plan, target: Store[Any], wanted: set[str] | None = None
+    plan: Plan,
+    target: Store[Any],
+    wanted: set[str] | None = None,
+    kind: Literal["new", "changed"] | None = None,
+    max_fields: int | None = None,
 ) -> AsyncIterator[tuple[str, list[Line]]]:
-    """(id, lines) of each record the plan writes (only those in ``wanted``, if given), in
-    the order the plan met them (the source's storage order). Reading the plan's records
-    stops once every wanted one was met."""
+    """(id, lines) of each record the plan writes (only those in ``wanted``, or of one
+    ``kind``, if given), in the order the plan met them (the source's storage order).
+    The target's values of changed records are looked up a few hundred at a time;
+    reading the plan's records stops once every wanted one was met."""
     changed = set(plan.changed)
     left = len(wanted) if wanted is not None else -1
+    chunk: list[dict[str, Any]] = []
     for n, raw in enumerate(plan.to_write):
         if left == 0:
             break
@@ -84,17 +92,40 @@ async def _written(
             if record_id not in wanted:
                 continue
             left -= 1
-        if record_id not in changed:
-            yield record_id, [_record_line("new", record_id, raw)]
+        if kind is not None and (record_id in changed) != (kind == "changed"):
             continue
-        old = await target.get(record_id)
-        before = old.raw if old is not None else None
+        chunk.append(raw)
+        if len(chunk) == _LOOKUP_CHUNK:
+            for item in await _lines_of(chunk, changed, target, max_fields):
+                yield item
+            chunk = []
+    for item in await _lines_of(chunk, changed, target, max_fields):
+        yield item
+
+
+async def _lines_of(
+    raws: list[dict[str, Any]], changed: set[str], target: Store[Any], max_fields: int | None
+) -> list[tuple[str, list[Line]]]:
+    overwritten = [raw["id"] for raw in raws if raw["id"] in changed]
+    before_of = await target.get_raws(overwritten) if overwritten else {}
+    out: list[tuple[str, list[Line]]] = []
+    for raw in raws:
+        record_id = raw["id"]
+        if record_id not in changed:
+            out.append((record_id, [_record_line("new", record_id, raw)]))
+            continue
         lines = [_record_line("changed", record_id, raw, "  (overwritten)")]
+        before = before_of.get(record_id)
         if isinstance(before, dict):
-            lines += field_changes(before, raw)
+            fields = field_changes(before, raw)
+            if max_fields is not None and len(fields) > max_fields:
+                hidden = len(fields) - max_fields
+                fields = [*fields[:max_fields], Line("more", f"    … and {hidden:,} more fields")]
+            lines += fields
         elif before is not None:
             lines.append(Line("field", f"    the target holds {short_json(before)}"))
-        yield record_id, lines
+        out.append((record_id, lines))
+    return out
 
 
 def _kept_line(record_id: str) -> Line:
@@ -116,7 +147,8 @@ async def describe(plan: Plan, target: Store[Any], limit: int) -> list[Line]:
     first_changed = heapq.nsmallest(limit, plan.changed)
     first_new = heapq.nsmallest(limit, plan.new)
     found: dict[str, list[Line]] = {}
-    async for record_id, lines in _written(plan, target, {*first_changed, *first_new}):
+    wanted = {*first_changed, *first_new}
+    async for record_id, lines in _written(plan, target, wanted, max_fields=MAX_FIELDS):
         found[record_id] = lines
     out: list[Line] = []
     # Overwrites first: they are what a confirmation is most about.
@@ -136,10 +168,12 @@ async def describe(plan: Plan, target: Store[Any], limit: int) -> list[Line]:
 
 async def iter_lines(plan: Plan, target: Store[Any]) -> AsyncIterator[Line]:
     """Every line of the plan, as they come (the CLI prints a million records' lines
-    without holding them): records in the order the plan met them."""
-    async for _, lines in _written(plan, target):
-        for line in lines:
-            yield line
+    without holding them): overwritten records first, then new, kept and invalid ones,
+    each kind in the order the plan met them."""
+    for kind in ("changed", "new"):
+        async for _, lines in _written(plan, target, kind=kind):
+            for line in lines:
+                yield line
     for record_id in plan.kept:
         yield _kept_line(record_id)
     for record_id, why in plan.invalid:

@@ -99,7 +99,7 @@ class Plan:
         """The plan in words, as the CLI prints it and the confirmation shows it."""
 
         def first(ids: list[str]) -> str:
-            if not ids:
+            if not ids or show_ids <= 0:
                 return ""
             shown = ", ".join(heapq.nsmallest(show_ids, ids))  # the first by id
             more = f", +{len(ids) - show_ids:,} more" if len(ids) > show_ids else ""

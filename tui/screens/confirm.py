@@ -86,13 +86,17 @@ class ConfirmScreen(ModalScreen[bool]):
             classes += " -with-details"
         with Vertical(id="dialog", classes=classes):
             yield Label(_literal(self.dialog_title), id="confirm-title", classes="dialog-title")
-            if self.lines:
+            if self.details:
+                # One scrolling part, the counts above the list: however short the
+                # terminal, the buttons stay on screen and everything can be scrolled to.
+                with VerticalScroll(id="confirm-details"):
+                    for line in self.lines:
+                        yield Label(_literal(line), classes="dialog-line")
+                    yield Static(detail_content(self.details), id="confirm-details-text")
+            elif self.lines:
                 with VerticalScroll(id="confirm-lines", can_focus=False):
                     for line in self.lines:
                         yield Label(_literal(line), classes="dialog-line")
-            if self.details:
-                with VerticalScroll(id="confirm-details"):
-                    yield Static(detail_content(self.details), id="confirm-details-text")
             with Horizontal(classes="dialog-buttons"):
                 confirm = Button(
                     _literal(self.confirm_label),

@@ -357,6 +357,15 @@ class JsonStore(OpensAndCloses, HoldsModel[T]):
             return await self.get(record_id)
         return make_entry(self.model, record_id, value)
 
+    async def get_raws(self, record_ids: Sequence[str]) -> dict[str, Any]:
+        """The stored values of those of ``record_ids`` that exist, not validated."""
+        found: dict[str, Any] = {}
+        for record_id in record_ids:
+            entry = await self.get(record_id)
+            if entry is not None:
+                found[record_id] = entry.raw
+        return found
+
     async def _after_check(self) -> None:
         """Wait for the load's check: raise its error, or go on with what it kept (a
         record held as bytes then always parses)."""
