@@ -223,9 +223,12 @@ class BrowserScreen(Screen[None]):
         self.focused_pane.clear_filter()
 
     def action_escape(self) -> None:
-        """Esc cancels a running transfer; otherwise it clears the focused pane's filter."""
+        """Esc cancels a running transfer; else it closes the key help, or clears the
+        focused pane's filter."""
         if self._transfer_token is not None:
             self.action_cancel_transfer()
+        elif self.query("HelpPanel"):
+            self.app.action_hide_help_panel()
         else:
             self.action_clear_filter()
 
@@ -498,11 +501,14 @@ class BrowserScreen(Screen[None]):
             self.notify(f"{verb} failed: {printable(str(exc))}", severity="error", markup=False)
             return
         if plan.nothing_to_do:
-            self.notify(
-                f"Nothing to {verb.lower()}: the {target.kind_title} store already has every "
-                f"valid record ({len(plan.unchanged)} unchanged, {len(plan.invalid)} invalid)",
-                markup=False,
-            )
+            if plan.unchanged or plan.invalid:
+                why = (
+                    f"the {target.kind_title} store already has every valid record"
+                    f" ({len(plan.unchanged):,} unchanged, {len(plan.invalid):,} invalid)"
+                )
+            else:
+                why = f"the {source.kind_title} store has no records"
+            self.notify(f"Nothing to {verb.lower()}: {why}", markup=False)
             return
         try:
             details = await plan_details.describe(plan, target.store, DETAIL_LIMIT)
@@ -547,6 +553,8 @@ class BrowserScreen(Screen[None]):
                 f"{verb}: wrote {count} record(s) into the {target.kind_title} store",
                 markup=False,
             )
+        except transfer.TargetChanged as exc:  # says itself that nothing was written
+            self.notify(f"{verb} not done: {printable(str(exc))}", severity="warning", markup=False)
         except StoreError as exc:
             self.notify(
                 f"{verb} failed, nothing written: {printable(str(exc))}",
