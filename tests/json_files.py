@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ def snapshot(path: Path) -> tuple[bytes, int, int, list[str]]:
 
 def strict_loads(data: bytes) -> Any:
     """What the file holds per RFC 8259 read strictly (strict UTF-8, no duplicate keys,
-    no NaN/Infinity, no number past a double); ValueError when it is not that."""
+    no NaN/Infinity, no number past a double, no number a save would change: the text
+    must be its double written to the text's own precision); ValueError when it is not
+    that."""
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if len({key for key, _ in items}) != len(items):
@@ -36,9 +39,22 @@ def strict_loads(data: bytes) -> Any:
 
     def finite(text: str) -> float:
         value = float(text)
-        if math.isinf(value):
+        if math.isinf(value) or not written_back_the_same(text, value):
             raise ValueError(text)
         return value
 
     text = data.decode("utf-8")
     return json.loads(text, object_pairs_hook=pairs, parse_constant=refuse, parse_float=finite)
+
+
+def written_back_the_same(text: str, value: float) -> bool:
+    """Whether a JSON number's ``text`` is its double ``value`` written with the text's
+    number of significant digits (so no save can change the number it says)."""
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:  # an exponent past Decimal's: only a zero is still fine
+        return value == 0.0 and not text.split("e")[0].split("E")[0].strip("-0.")
+    if exact == 0 or value == 0.0:
+        return exact == 0 and value == 0.0
+    digits = len(exact.normalize().as_tuple().digits)
+    return Decimal(format(value, f".{digits}g")) == exact

@@ -41,6 +41,9 @@ NOT_HELD = [
     "1e-99999999999999999999",
     "9007199254740993.0",
     "0.1234567890123456789e5",
+    # 17 digits that read as the double whose 17-digit form ends in 535 (found by the
+    # long fuzz run): a save would write ...535, so the text is not kept either.
+    "1.4756395258965534e+21",
 ]
 
 
