@@ -57,4 +57,5 @@ def written_back_the_same(text: str, value: float) -> bool:
     if exact == 0 or value == 0.0:
         return exact == 0 and value == 0.0
     digits = len(exact.normalize().as_tuple().digits)
-    return Decimal(format(value, f".{digits}g")) == exact
+    shortest = Decimal(repr(value))  # what Python and orjson write for it
+    return exact == shortest or Decimal(format(value, f".{digits}g")) == exact

@@ -10,6 +10,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ HELD = [
     "4.9406564584124654e-324",
     "6.66666666666681e-311",  # what SQLite's json_object writes for a subnormal
     "0e99999999999999999999",  # zero, whatever the exponent
+    "5.960464477539063e-8",  # 2**-24: shortest digits (a tie: format(.16g) ends in 2)
 ]
 NOT_HELD = [
     "0.12345678901234567890123",
@@ -68,7 +70,13 @@ def test_numbers_a_double_does_not_hold_are_refused_with_their_place(number: str
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_every_double_as_python_and_orjson_write_it_is_read_back_exactly(x: float) -> None:
-    for text in (repr(x), json.dumps(x), json.dumps({"v": x}, indent=1)):
+    for text in (
+        repr(x),
+        json.dumps(x),
+        json.dumps({"v": x}, indent=1),
+        orjson.dumps(x).decode(),  # shortest digits too, spelled 5.960464477539063e-8
+        '{"v": ' + orjson.dumps(x).decode() + " }",  # ...in a file not in our layout
+    ):
         value = parse_json_value(text)
         assert value == x or value == {"v": x}
 

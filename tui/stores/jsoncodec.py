@@ -220,7 +220,11 @@ def _holds(value: float, text: str) -> bool:
     if len(digits) <= 15 and abs(value) >= sys.float_info.min:
         return True  # any 15 digits survive a normal double's round trip
     try:
-        return Decimal(text) == Decimal(format(value, f".{len(digits)}g"))
+        exact = Decimal(text)
+        # The shortest digits that read back as the double (what repr and orjson write;
+        # at an exact tie they may round the other way than format() does), or the
+        # double correctly rounded to the text's number of digits.
+        return exact == Decimal(repr(value)) or exact == Decimal(format(value, f".{len(digits)}g"))
     except InvalidOperation:  # an exponent past what Decimal takes
         return False
 
@@ -400,7 +404,7 @@ def _position_of(text: str, number: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-_NUMBER_CHARS = frozenset("0123456789.eE+-\"") - {""}
+_NUMBER_CHARS = frozenset('0123456789.eE+-"') - {""}
 
 
 def _find_duplicate_key(text: str) -> tuple[int | None, int | None]:
