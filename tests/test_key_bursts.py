@@ -108,3 +108,38 @@ async def test_esc_in_a_burst_clears_the_filter_before_the_next_key(tmp_path: Pa
         _burst(app, ["slash", "a", "b", "escape", "q"])  # q after Esc: quit, not text
         await pilot.pause(0.5)
     assert not app.is_running and app._exception is None
+
+
+async def test_keys_before_a_slash_act_before_it(tmp_path: Path) -> None:
+    """'/' acts where it stands in the burst: keys before it act on the table first, the
+    keys after it go into the box; a '/' typed in the box is text; Tab before '/' means
+    the other pane's filter."""
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, right = panes(app)
+        await wait_for(pilot, lambda: bool(left.query("#filter") and right.query("#filter")))
+        _burst(app, ["down", "down", "slash", "a", "slash", "b"])
+        box = left.query_one("#filter", Input)
+        await wait_for(pilot, lambda: box.value == "a/b")
+        assert left.table.cursor == 2
+        _burst(app, ["escape", "tab", "slash", "x"])
+        other = right.query_one("#filter", Input)
+        await wait_for(pilot, lambda: other.value == "x" and box.value == "")
+        assert app.focused is other
+
+
+async def test_enter_after_d_does_not_open_the_edit_form(tmp_path: Path) -> None:
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.record_form import RecordForm
+
+    await seed_if_empty(tmp_path)
+    app = BrowserApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        left, _ = panes(app)
+        total = left.table.total
+        _burst(app, ["d", "enter"])  # Enter confirms the delete the "d" asked about
+        await wait_for(pilot, lambda: left.table.total == total - 1)
+        assert not any(isinstance(s, (RecordForm, ConfirmScreen)) for s in app.screen_stack)

@@ -25,8 +25,9 @@ from tui.stores import Entry, StoreError
 from tui.stores.base import ABSENT, RecordConflict, SavedNotDurable
 from tui.stylepaths import style
 from tui.text import printable
+from tui.widgets.keyorder import focus_now
 from tui.widgets.record_table import RecordTable
-from tui.widgets.store_pane import StorePane, focus_now
+from tui.widgets.store_pane import StorePane
 
 if TYPE_CHECKING:
     from textual.widgets import ProgressBar
@@ -101,16 +102,13 @@ class BrowserScreen(Screen[None]):
             tooltip="Copy records JSON → SQLite (shows what will change first)",
             id="transfer.import",
         ),
-        # A priority key: acted on as it arrives, so that the keys typed right behind it
-        # (in one burst: a paste, a fast typist) are sent to the filter box it focuses,
-        # not queued for the table ("/quiet" would otherwise quit and import).
+        # (The table and the error box act on "/" themselves, at once: see keyorder.)
         Binding(
             "slash",
             "filter",
             "Filter",
             tooltip="Show only the records of the focused pane that contain a text",
             key_display="/",
-            priority=True,
             id="pane.filter",
         ),
         Binding(
@@ -196,6 +194,13 @@ class BrowserScreen(Screen[None]):
 
     @property
     def focused_pane(self) -> StorePane:
+        # From the focus itself, which focus_now moves at once; self.active follows a
+        # turn later (the Focus event), and a key right behind a Tab must not lag.
+        focused = self.focused
+        if focused is not None:
+            for node in focused.ancestors_with_self:
+                if isinstance(node, StorePane):
+                    return node
         if self.active is None:
             self.active = self.json_pane
         return self.active
@@ -389,7 +394,8 @@ class BrowserScreen(Screen[None]):
 
     @on(RecordTable.Activated)
     def _row_activated(self, event: RecordTable.Activated) -> None:
-        self.action_edit()
+        if self.app.screen is self:  # not when a dialog opened meanwhile ("d" then Enter)
+            self.action_edit()
 
     def action_delete(self) -> None:
         pane = self.focused_pane

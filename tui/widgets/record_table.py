@@ -9,6 +9,7 @@ or sort is dropped.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -25,6 +26,7 @@ from textual.strip import Strip
 
 from tui.stores import Entry
 from tui.text import cell_text
+from tui.widgets.keyorder import MOVING_KEYS, hand_on_if_left, move_to_other_pane, run_screen_key
 
 PAGE_SIZE = 100
 MAX_CACHED_PAGES = 8  # memory stays flat however big the store is
@@ -147,8 +149,16 @@ class RecordTable(ScrollView, can_focus=True):
             self.table = table
             self.column = column
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        open_filter: Callable[[], None] | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """``open_filter``: what "/" does, called as the key is handled (see keyorder)."""
         super().__init__(id=id, classes=classes)
+        self._open_filter = open_filter
         self.total = 0
         self.cursor = 0
         # Said where the first row would be when there are no rows (set by the pane).
@@ -307,14 +317,27 @@ class RecordTable(ScrollView, can_focus=True):
             if event.chain >= 2 and (entry := self.current) is not None:
                 self.post_message(self.Activated(self, entry))
 
-    def on_key(self, event: events.Key) -> None:
-        # Enter edits the row; but an Enter queued here while the focus had already moved
-        # (typed in one burst with "/ab") belongs to the filter box: let it pass up.
-        if event.key != "enter" or self.screen.focused is not self:
-            return
-        event.stop()
-        if (entry := self.current) is not None:
-            self.post_message(self.Activated(self, entry))
+    async def on_key(self, event: events.Key) -> None:
+        if hand_on_if_left(self, event):
+            return  # queued before a key ahead of it moved the focus: handed on
+        action = _KEY_ACTIONS.get(event.key)
+        if action is not None:
+            # The table's own keys act here, in turn: a binding would be looked up when
+            # the key has bubbled up, by when a "/" behind it may have moved the focus.
+            event.stop()
+            await self.run_action(action)
+        elif event.key == "slash" and self._open_filter is not None:
+            event.stop()  # at once: the keys typed behind it are for the filter box
+            self._open_filter()
+        elif event.key in MOVING_KEYS:
+            event.stop()
+            move_to_other_pane(self)
+        elif event.key == "enter":
+            event.stop()
+            if (entry := self.current) is not None:
+                self.post_message(self.Activated(self, entry))
+        elif await run_screen_key(self, event.key):
+            event.stop()
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -354,3 +377,12 @@ class RecordTable(ScrollView, can_focus=True):
                 label += " ▼" if self.descending else " ▲"
             labels.append(fit(label, w))
         return Strip([Segment(fit(" ".join(labels), width), style)], width)
+
+
+# The table's keys, acted on by on_key (the bindings name them for the help and footer).
+_KEY_ACTIONS: dict[str, str] = {
+    key: binding.action
+    for binding in RecordTable.BINDINGS
+    if isinstance(binding, Binding)
+    for key in binding.key.split(",")
+}

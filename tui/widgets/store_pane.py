@@ -21,6 +21,13 @@ from tui.first_rows import FirstRows
 from tui.stores import DatabaseError, Entry, JsonStore, Query, SqliteStore, Store, StoreError
 from tui.stores.base import SORT_FIELDS, checked_entries
 from tui.text import pretty_json, printable
+from tui.widgets.keyorder import (
+    MOVING_KEYS,
+    focus_now,
+    hand_on_if_left,
+    move_to_other_pane,
+    run_screen_key,
+)
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
 
 # The first rows of a query, read early (None: read them again).
@@ -71,13 +78,26 @@ class ErrorBox(Static, can_focus=True):
     """Why the store cannot be read, in place of the table. It takes the focus (tab
     reaches a pane in this state), so the keys act on this pane and refuse clearly."""
 
+    def __init__(self, open_filter: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._open_filter = open_filter
+
+    async def on_key(self, event: events.Key) -> None:
+        if hand_on_if_left(self, event):
+            return
+        if event.key == "slash":  # at once: the keys behind it are for the box
+            event.stop()
+            self._open_filter()
+        elif event.key in MOVING_KEYS:
+            event.stop()
+            move_to_other_pane(self)
+        elif await run_screen_key(self, event.key):
+            event.stop()
+
 
 class FilterBox(Input):
-    """The filter's input. Keys typed in one burst are all queued for it before the first
-    of them is handled; so Enter, Esc and Tab move the focus as they are handled (not a
-    turn later, when the keys behind them would already have been typed into the box),
-    and a key queued behind them is sent on as a new key press, in the order typed, to
-    whatever has the focus now."""
+    """The filter's input. Enter, Esc and Tab move the focus as they are handled, and a
+    key queued behind them is handed on (see :mod:`tui.widgets.keyorder`)."""
 
     LEAVING_KEYS: ClassVar[frozenset[str]] = frozenset({"enter", "escape", "tab", "shift+tab"})
 
@@ -86,10 +106,7 @@ class FilterBox(Input):
         self._leave = leave
 
     async def _on_key(self, event: events.Key) -> None:
-        if self.screen.focused is not self:
-            event.stop()
-            event.prevent_default()
-            self.app.post_message(events.Key(event.key, event.character))
+        if hand_on_if_left(self, event):
             return
         if event.key in self.LEAVING_KEYS:
             event.stop()
@@ -97,15 +114,6 @@ class FilterBox(Input):
             self._leave(event.key)
             return
         await super()._on_key(event)
-
-
-def focus_now(widget: Widget) -> None:
-    """Focus ``widget`` before the next queued key is handled (``focus()`` waits a turn,
-    and a key typed in the same burst would still go to the widget focused before)."""
-    if widget.is_mounted:
-        widget.screen.set_focus(widget)
-    else:
-        widget.focus()
 
 
 class StorePane(Vertical):
@@ -134,8 +142,8 @@ class StorePane(Vertical):
     def compose(self) -> ComposeResult:
         if isinstance(self.store, SqliteStore) and not self._opened and self._early is None:
             self._early = asyncio.ensure_future(self._open_early(self.store, self.query_state))
-        yield RecordTable(id="table")
-        yield ErrorBox(id="error", classes="hidden", markup=False)
+        yield RecordTable(open_filter=self.open_filter, id="table")
+        yield ErrorBox(self.open_filter, id="error", classes="hidden", markup=False)
         yield DetailPanel(id="detail")
 
     @property
@@ -426,11 +434,8 @@ class StorePane(Vertical):
 
     def open_filter(self) -> None:
         box = self._filter_box()
-        if box.has_class("hidden") or self.screen.focused is not box:
-            box.remove_class("hidden")
-            focus_now(box)
-        else:  # "/" is a priority key (see BrowserScreen): typed in the box, it is text
-            box.insert_text_at_cursor("/")
+        box.remove_class("hidden")
+        focus_now(box)
 
     def clear_filter(self) -> None:
         found = self.query("#filter")
@@ -450,13 +455,16 @@ class StorePane(Vertical):
 
     def _leave_filter(self, key: str) -> None:
         """Enter keeps the filter and goes to the results; Esc and Tab do what the
-        screen's keys do (clear the filter or cancel a transfer; the other pane)."""
+        screen's keys do (Esc: cancel a transfer, close the key help, or clear the
+        filter; Tab: the other pane)."""
         if key == "enter":
             focus_now(self.focus_target)
             return
-        # At once (run_action would wait a turn): the screen's own action methods.
-        name = "action_escape" if key == "escape" else "action_focus_other"
-        action = getattr(self.screen, name, None)
+        if key in MOVING_KEYS:
+            move_to_other_pane(self)
+            return
+        # At once (run_action would wait a turn): the screen's own action.
+        action = getattr(self.screen, "action_escape", None)
         if action is not None:
             action()
 
