@@ -64,7 +64,8 @@ def test_numbers_a_double_does_not_hold_are_refused_with_their_place(number: str
     with pytest.raises(FileFormatError) as caught:
         parse_store_bytes(Path("x.json"), _file(number))
     assert caught.value.line == 1 and caught.value.column == 37
-    assert number in str(caught.value) and "kept exactly" in str(caught.value)
+    why = "too small for a double" if float(number) == 0 else "kept exactly"
+    assert number in str(caught.value) and why in str(caught.value)
 
 
 @settings(max_examples=300, deadline=None)

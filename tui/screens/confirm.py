@@ -53,8 +53,9 @@ class ConfirmScreen(ModalScreen[bool]):
     """Ask before doing something; dismisses with True (confirmed) or False (cancelled).
 
     ``y`` or ``enter`` confirms, ``n`` or ``escape`` cancels; the buttons do the same by
-    mouse. The buttons take no focus, so ``enter`` always means confirm. ``details``,
-    (kind, text) lines, are shown below ``lines`` in a list the arrow and page keys scroll.
+    mouse. The buttons take no focus, so ``enter`` always means confirm. With
+    ``details``, (kind, text) lines, ``lines`` and the details scroll together as one
+    part (arrow and page keys) fitted to what the title and buttons leave.
     """
 
     CSS_PATH: ClassVar[Any] = [style("forms.tcss")]

@@ -169,10 +169,14 @@ class _BadConstant(ValueError):
 class _InexactNumber(_BadConstant):
     """A number a double cannot hold: it would be written back rounded."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, underflow: bool = False) -> None:
+        why = (
+            "is too small for a double (it reads as 0)"
+            if underflow
+            else "has more digits than can be kept exactly (a double)"
+        )
         super().__init__(
-            f"number {text} has more digits than can be kept exactly (a double):"
-            " saving would round it; shorten it or store it as a string"
+            f"number {text} {why}: saving would change it; shorten it or store it as a string"
         )
         self.text = text
 
@@ -195,7 +199,7 @@ def _parse_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise _BadConstant(f"number {text} is too large (it overflows a double)")
     if repr(value) != text and not _holds(value, text):
-        raise _InexactNumber(text)
+        raise _InexactNumber(text, underflow=value == 0.0)
     return value
 
 

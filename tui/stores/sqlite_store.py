@@ -122,7 +122,8 @@ class SqliteStore(OpensAndCloses, HoldsModel[T]):
         self._anchors: OrderedDict[Query, OrderedDict[int, Key]] = OrderedDict()
         self._indexed: set[str] = set()  # sort fields whose index exists (or failed)
         # The read running on aiosqlite's thread right now (see _fetch / _abandon), and
-        # how many writes are under way: a write is never interrupted.
+        # whether a write is under way (0 or 1: they take turns): a write is never
+        # interrupted.
         self._read_lock = threading.Lock()
         self._running_read: _Read | None = None
         self._writes = 0
