@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,17 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
 def visible_rows(pane: StorePane) -> list[str]:
     table = pane.table
     return [table.render_line(y).text for y in range(table.size.height)]
+
+
+@contextlib.asynccontextmanager
+async def seeded_app(
+    data_dir: Path, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[BrowserApp, Pilot[Any]]]:
+    """The app on the sample data in ``data_dir``, both panes loaded."""
+    from tui.sample import seed_if_empty
+
+    await seed_if_empty(data_dir)
+    app = BrowserApp(data_dir)
+    async with app.run_test(size=size) as pilot:
+        await wait_loaded(pilot)
+        yield app, pilot

@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import events
 from textual.widgets import Input
 
-from tests.app_helpers import SIZE, panes, wait_for, wait_loaded
+from tests.app_helpers import SIZE, panes, seeded_app, wait_for, wait_loaded
 from tui.app import BrowserApp
 from tui.sample import seed_if_empty
 
@@ -22,10 +22,7 @@ def _burst(app: BrowserApp, keys: list[str]) -> None:
 
 
 async def test_letters_typed_with_the_slash_go_into_the_filter(tmp_path: Path) -> None:
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         left, _ = panes(app)
         await wait_for(pilot, lambda: bool(left.query("#filter")))  # mounted after frame 1
         _burst(app, ["slash", "q", "u", "i", "e", "t"])  # q quits, i imports, e edits
@@ -39,10 +36,7 @@ async def test_letters_typed_with_the_slash_go_into_the_filter(tmp_path: Path) -
 
 
 async def test_quitting_in_the_same_burst_as_an_import_ends_cleanly(tmp_path: Path) -> None:
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         _burst(app, list("quiet"))  # q: quit; i: an import that starts as the app closes
         await pilot.pause(0.5)
     # run_test re-raises a worker's failure (it was a MountError traceback).
@@ -99,10 +93,7 @@ async def test_enter_esc_and_tab_in_a_burst_act_in_the_order_typed(tmp_path: Pat
 
 
 async def test_esc_in_a_burst_clears_the_filter_before_the_next_key(tmp_path: Path) -> None:
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         left, _ = panes(app)
         await wait_for(pilot, lambda: bool(left.query("#filter")))
         _burst(app, ["slash", "a", "b", "escape", "q"])  # q after Esc: quit, not text
@@ -114,10 +105,7 @@ async def test_keys_before_a_slash_act_before_it(tmp_path: Path) -> None:
     """'/' acts where it stands in the burst: keys before it act on the table first, the
     keys after it go into the box; a '/' typed in the box is text; Tab before '/' means
     the other pane's filter."""
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         left, right = panes(app)
         await wait_for(pilot, lambda: bool(left.query("#filter") and right.query("#filter")))
         _burst(app, ["down", "down", "slash", "a", "slash", "b"])
@@ -134,10 +122,7 @@ async def test_enter_after_d_does_not_open_the_edit_form(tmp_path: Path) -> None
     from tui.screens.confirm import ConfirmScreen
     from tui.screens.record_form import RecordForm
 
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         left, _ = panes(app)
         total = left.table.total
         _burst(app, ["d", "enter"])  # Enter confirms the delete the "d" asked about

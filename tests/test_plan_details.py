@@ -13,10 +13,9 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tests.app_helpers import FileState, json_path, wait_for, wait_loaded
+from tests.app_helpers import FileState, json_path, seeded_app, wait_for
 from tests.records import raw_record
 from tui import transfer
-from tui.app import BrowserApp
 from tui.config import json_store, sqlite_store
 from tui.plan_details import describe, field_changes, iter_lines
 from tui.sample import seed_if_empty
@@ -131,10 +130,7 @@ def test_the_cli_prints_the_details_and_a_dry_run_writes_nothing(tmp_path: Path)
 
 
 async def test_the_confirmation_lists_the_changes_and_scrolls_by_keys(tmp_path: Path) -> None:
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path, (120, 30)) as (app, pilot):
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         screen = app.screen
@@ -155,10 +151,7 @@ async def test_the_confirmation_lists_the_changes_and_scrolls_by_keys(tmp_path: 
 
 async def test_the_confirmation_fits_a_short_terminal(tmp_path: Path) -> None:
     """The counts and the list scroll together: the buttons stay on a 60x16 screen."""
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=(60, 16)) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path, (60, 16)) as (app, pilot):
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         button = app.screen.query_one("#confirm-yes")
@@ -172,10 +165,7 @@ async def test_past_the_limit_the_dialog_says_how_to_see_every_record(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr("tui.app.DETAIL_LIMIT", 2)
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=(160, 40)) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path, (160, 40)) as (app, pilot):
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         text = str(app.screen.query_one("#confirm-details-text", Static).render())

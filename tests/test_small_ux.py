@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.app_helpers import SIZE, wait_for, wait_loaded
+from tests.app_helpers import SIZE, seeded_app, wait_for, wait_loaded
 from tui.app import BrowserApp
-from tui.sample import seed_if_empty
 
 
 async def test_escape_closes_the_key_help(tmp_path: Path) -> None:
-    await seed_if_empty(tmp_path)
-    app = BrowserApp(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
+    async with seeded_app(tmp_path) as (app, pilot):
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: bool(app.screen.query("HelpPanel")))
         await pilot.press("escape")
