@@ -134,6 +134,10 @@ class StorePane(Vertical):
         self.loading_state = True  # until its first load is in: no "0 records" before
         self._id_before_error: str | None = None
         self._keep_pending: str | None = None  # where a load still running was to go
+        # (row, id) where the last load put the cursor: the row's page may not be read
+        # yet when the next reload asks where the cursor is (a CLI write just after a
+        # save), and going by the row number alone would land on another record.
+        self._placed: tuple[int, str] | None = None
         self._opened = False
         # A SQLite store's opening and first rows, started while the app still mounts
         # and lays out its widgets (the query runs on the connection's own thread).
@@ -257,6 +261,7 @@ class StorePane(Vertical):
             self._update_title()
         else:
             self._show(query, cursor)
+        self._placed = (self.table.cursor, keep_id) if keep_id is not None else None
         if isinstance(self.store, JsonStore):
             self.watch_check(self.store)  # shown before its check: an error comes later
         if announce:
@@ -314,7 +319,10 @@ class StorePane(Vertical):
 
     def _current_id(self) -> str | None:
         entry = self.table.current
-        return entry.id if entry is not None else None
+        if entry is not None:
+            return entry.id
+        placed = self._placed
+        return placed[1] if placed is not None and placed[0] == self.table.cursor else None
 
     @on(RecordTable.PageWanted)
     def _page_wanted(self, event: RecordTable.PageWanted) -> None:
