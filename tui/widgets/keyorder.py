@@ -10,6 +10,8 @@ turn later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import events
 from textual.binding import Binding
 from textual.widget import Widget
@@ -58,3 +60,19 @@ async def run_screen_key(widget: Widget, key: str) -> bool:
             await widget.screen.run_action(binding.action)
             return True
     return False
+
+
+async def act_in_turn(
+    widget: Widget, event: events.Key, open_filter: Callable[[], None] | None
+) -> None:
+    """The keys a pane's focused widget acts on as it handles them, not when they have
+    bubbled up: "/" opens the filter (the keys behind it are for the box), Tab moves to
+    the other pane, and any key the screen binds runs its action now."""
+    if event.key == "slash" and open_filter is not None:
+        event.stop()
+        open_filter()
+    elif event.key in MOVING_KEYS:
+        event.stop()
+        move_to_other_pane(widget)
+    elif await run_screen_key(widget, event.key):
+        event.stop()

@@ -26,7 +26,7 @@ from textual.strip import Strip
 
 from tui.stores import Entry
 from tui.text import cell_text
-from tui.widgets.keyorder import MOVING_KEYS, hand_on_if_left, move_to_other_pane, run_screen_key
+from tui.widgets.keyorder import act_in_turn, hand_on_if_left
 
 PAGE_SIZE = 100
 MAX_CACHED_PAGES = 8  # memory stays flat however big the store is
@@ -326,18 +326,12 @@ class RecordTable(ScrollView, can_focus=True):
             # the key has bubbled up, by when a "/" behind it may have moved the focus.
             event.stop()
             await self.run_action(action)
-        elif event.key == "slash" and self._open_filter is not None:
-            event.stop()  # at once: the keys typed behind it are for the filter box
-            self._open_filter()
-        elif event.key in MOVING_KEYS:
-            event.stop()
-            move_to_other_pane(self)
         elif event.key == "enter":
             event.stop()
             if (entry := self.current) is not None:
                 self.post_message(self.Activated(self, entry))
-        elif await run_screen_key(self, event.key):
-            event.stop()
+        else:
+            await act_in_turn(self, event, self._open_filter)
 
     # -- rendering ---------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ from tui.stores.base import SORT_FIELDS, checked_entries
 from tui.text import pretty_json, printable
 from tui.widgets.keyorder import (
     MOVING_KEYS,
+    act_in_turn,
     focus_now,
     hand_on_if_left,
     move_to_other_pane,
-    run_screen_key,
 )
 from tui.widgets.record_table import PAGE_SIZE, RecordTable
 
@@ -83,16 +83,8 @@ class ErrorBox(Static, can_focus=True):
         self._open_filter = open_filter
 
     async def on_key(self, event: events.Key) -> None:
-        if hand_on_if_left(self, event):
-            return
-        if event.key == "slash":  # at once: the keys behind it are for the box
-            event.stop()
-            self._open_filter()
-        elif event.key in MOVING_KEYS:
-            event.stop()
-            move_to_other_pane(self)
-        elif await run_screen_key(self, event.key):
-            event.stop()
+        if not hand_on_if_left(self, event):
+            await act_in_turn(self, event, self._open_filter)
 
 
 class FilterBox(Input):
