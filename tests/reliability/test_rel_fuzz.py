@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, Label
 
 from tests.json_files import strict_loads
-from tests.records import json_values
+from tests.records import identical, json_values
 from tests.reliability.budget import Figures, amount
 from tui.models import ExampleItem
 from tui.screens.record_form import RecordForm, split_tags
@@ -70,19 +70,6 @@ def expected_store(data: bytes) -> Any:
     if depth(value) > 200:
         return EITHER
     return value
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types, in the same key order (1 is not 1.0 is not True)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, float):
-        return repr(a) == repr(b)
-    return bool(a == b)
 
 
 # -- store files and their mutations --------------------------------------------------------
@@ -179,7 +166,7 @@ def check_one_file(data_dir: Path, data: bytes) -> bool:
         assert expected is ERROR or expected is EITHER, (data, got, expected)
     else:
         assert expected is not ERROR, (data, got)
-        assert expected is EITHER or same(got, expected), (data, got, expected)
+        assert expected is EITHER or identical(got, expected), (data, got, expected)
     after = path.stat()
     assert path.read_bytes() == data  # never written
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
